@@ -1,0 +1,157 @@
+package latchkey
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Store persists users, sessions, security events and keys. The engine
+// decides; a store only carries out small operations, each documented with the
+// errors it returns. Every method is safe for concurrent use, and every
+// conditional write is atomic on its own: correctness never depends on the
+// engine being the only writer.
+//
+// Times passed in are the engine's clock, truncated to microseconds; stores
+// keep them with microsecond precision and never substitute their own clock.
+//
+// The conformance suite in package store/storetest is the full specification.
+type Store interface {
+	// InTx runs fn in one transaction on a Store bound to it and commits if
+	// fn returns nil. fn may be called more than once (a serialization
+	// failure is retried), so it must do nothing but store calls. The commit
+	// is durable before InTx returns (revocations are made this way).
+	// Calling InTx on a transaction's Store runs fn in that transaction.
+	InTx(ctx context.Context, fn func(tx Store) error) error
+
+	// CreateUser inserts u. It returns ErrEmailTaken if the email (compared
+	// case-insensitively) is in use.
+	CreateUser(ctx context.Context, u *User) error
+	// UserByID returns the user, or ErrNotFound.
+	UserByID(ctx context.Context, id uuid.UUID) (*User, error)
+	// UserByEmail returns the user with that (lower-cased) email, or
+	// ErrNotFound.
+	UserByEmail(ctx context.Context, email string) (*User, error)
+	// UpdateUser applies p at now and returns the updated user. It returns
+	// ErrNotFound for an unknown id and ErrEmailTaken for a clashing email.
+	UpdateUser(ctx context.Context, id uuid.UUID, p UserPatch, now time.Time) (*User, error)
+
+	// CreateSession inserts s. It returns ErrNotFound if s.UserID does not
+	// exist.
+	CreateSession(ctx context.Context, s *Session) error
+	// SessionByID returns the session, or ErrNotFound.
+	SessionByID(ctx context.Context, id uuid.UUID) (*Session, error)
+	// RotateSession is the refresh token's happy path: one conditional write
+	// (see Rotation). It returns ErrNotFound, changing nothing, when the
+	// condition does not hold.
+	RotateSession(ctx context.Context, r Rotation) (*Rotated, error)
+	// RecordGraceAnswer appends a grace_answer event for session e.SessionID
+	// only if, in the same statement, the session is still at generation gen
+	// with current hash hash, unrevoked, within both deadlines at e.At, and
+	// its user is active. It returns the rotated state the answer needs, or
+	// ErrNotFound (nothing written).
+	RecordGraceAnswer(ctx context.Context, gen uint64, hash []byte, e *Event) (*Rotated, error)
+	// ListSessions returns the user's sessions that are live at now, newest
+	// first.
+	ListSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]*Session, error)
+	// RevokeSession ends an unrevoked session durably. It returns ErrNotFound
+	// if the session does not exist or is already revoked.
+	RevokeSession(ctx context.Context, id uuid.UUID, reason RevokeReason, now time.Time) error
+	// RevokeUserSessions durably ends every unrevoked session of the user
+	// except the one named by except (uuid.Nil for none) and returns how many
+	// it ended.
+	RevokeUserSessions(ctx context.Context, userID, except uuid.UUID, reason RevokeReason, now time.Time) (int, error)
+	// AuthState reads, in one indexed statement, the user and whether the
+	// session belongs to that user and is live at now. It returns ErrNotFound
+	// for an unknown user.
+	AuthState(ctx context.Context, userID, sessionID uuid.UUID, now time.Time) (*User, bool, error)
+
+	// AppendEvent inserts e and sets e.ID.
+	AppendEvent(ctx context.Context, e *Event) error
+	// ListEvents returns matching events, newest first.
+	ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
+
+	// InsertKeyIfAbsent inserts k unless a key with the same purpose and
+	// sequence number exists, and reports whether it inserted. Instances that
+	// start together use it to agree on one key.
+	InsertKeyIfAbsent(ctx context.Context, k *KeyRecord) (bool, error)
+	// Keys returns every stored key, ordered by purpose and sequence.
+	Keys(ctx context.Context) ([]*KeyRecord, error)
+
+	// DeleteSessionsBefore deletes at most limit sessions whose absolute
+	// deadline is before t and returns how many it deleted.
+	DeleteSessionsBefore(ctx context.Context, t time.Time, limit int) (int, error)
+	// DeleteEventsBefore deletes at most limit events older than t and
+	// returns how many it deleted.
+	DeleteEventsBefore(ctx context.Context, t time.Time, limit int) (int, error)
+
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Rotation is the condition and the new state of one refresh-token rotation.
+// The write matches only a session with ID whose generation is From and whose
+// current hash (or, with MatchNext, next hash) is Hash, in Mode, with
+// RotationKeyID, not revoked, with both deadlines after Now, whose user is
+// active. It sets generation To, the two new hashes, rotated_at = last_used_at
+// = Now, the rotating user agent and device id, and the idle deadline to
+// min(IdleDeadline, absolute deadline).
+type Rotation struct {
+	ID            uuid.UUID
+	Mode          Mode
+	RotationKeyID string
+	From          uint64
+	Hash          []byte
+	MatchNext     bool
+	To            uint64
+	CurrentHash   []byte
+	NextHash      []byte
+	Now           time.Time
+	IdleDeadline  time.Time
+	UserAgent     string
+	DeviceID      string
+}
+
+// Rotated is what a rotation or grace answer returns: the fields an access
+// token and a grant need, read in the same statement as the write.
+type Rotated struct {
+	UserID           uuid.UUID
+	Role             Role
+	TokenVersion     int64
+	Generation       uint64
+	IdleDeadline     time.Time
+	AbsoluteDeadline time.Time
+}
+
+// KeyPurpose says what a key is for.
+type KeyPurpose string
+
+// Key purposes.
+const (
+	// KeySigning signs access tokens (Ed25519).
+	KeySigning KeyPurpose = "signing"
+	// KeyRotation derives refresh-token secret chains (HMAC-SHA256).
+	KeyRotation KeyPurpose = "rotation"
+	// KeyTag authenticates refresh tokens before any storage call
+	// (HMAC-SHA256).
+	KeyTag KeyPurpose = "tag"
+)
+
+// KeyRecord is a stored key. Ciphertext is the private key material sealed
+// with AES-256-GCM under the master key, with ID and Purpose as additional
+// data; the store never sees it in the clear.
+type KeyRecord struct {
+	ID         string
+	Purpose    KeyPurpose
+	Seq        int64 // per purpose, from 1
+	Algorithm  string
+	Ciphertext []byte `json:"-"`
+	PublicKey  []byte // signing keys only
+	CreatedAt  time.Time
+	ActivateAt time.Time // signing keys sign from this time on
+	RetiredAt  time.Time // zero while in use
+	RevokedAt  time.Time // zero unless revoked
+}
