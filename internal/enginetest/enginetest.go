@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,9 @@ type Env struct {
 	Spy    *Spy           // what the engine talks to
 	Clock  *Clock
 	Engine *latchkey.Engine
+	// Config is the engine's configuration, master key included, for a
+	// second engine on the same store.
+	Config latchkey.Config
 }
 
 // CheapPasswords keeps argon2id fast in tests; production uses the default.
@@ -52,7 +56,7 @@ func NewEnv(t testing.TB, open Open, mod func(*latchkey.Config)) *Env {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return &Env{T: t, Ctx: t.Context(), Store: st, Spy: spy, Clock: clock, Engine: e}
+	return &Env{T: t, Ctx: t.Context(), Store: st, Spy: spy, Clock: clock, Engine: e, Config: cfg}
 }
 
 // User registers a user with Password.
@@ -147,6 +151,7 @@ func Run(t *testing.T, open Open) {
 		{"Authenticate", testAuthenticate},
 		{"Login", testLogin},
 		{"Register", testRegister},
+		{"RehashOnLogin", testRehash},
 		{"Cleanup", testCleanup},
 		{"KeysSurviveRestart", testKeysSurviveRestart},
 	}
@@ -862,5 +867,32 @@ func testKeysSurviveRestart(t *testing.T, open Open) {
 	var ve *latchkey.ValidationError
 	if !errors.As(err, &ve) || ve.Field != "master_key" {
 		t.Fatalf("missing master key: %v", err)
+	}
+}
+
+// testRehash signs in through a second engine with stronger password
+// parameters than the stored hash was made with: the hash is upgraded and
+// still works.
+func testRehash(t *testing.T, open Open) {
+	env := NewEnv(t, open, nil)
+	u := env.User("upgrade@example.com")
+	cfg := env.Config
+	cfg.PasswordParams = latchkey.PasswordParams{MemoryKiB: 128, Iterations: 2, Parallelism: 1}
+	up, err := latchkey.New(env.Ctx, env.Store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Login(env.Ctx, u.Email, Password, latchkey.ModeCookie, Browser); err != nil {
+		t.Fatal(err)
+	}
+	after, err := env.Store.UserByID(env.Ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.PasswordHash == u.PasswordHash || !strings.Contains(after.PasswordHash, "$m=128,t=2,p=1$") {
+		t.Fatalf("hash not upgraded: %q", after.PasswordHash)
+	}
+	if _, err := up.Login(env.Ctx, u.Email, Password, latchkey.ModeCookie, Browser); err != nil {
+		t.Fatalf("login with the upgraded hash: %v", err)
 	}
 }
