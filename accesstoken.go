@@ -143,9 +143,9 @@ type JWK struct {
 	Algorithm string `json:"alg"`
 }
 
-func (r *keyring) jwks() JWKS {
+func (r *keyring) jwks(now time.Time, keep time.Duration) JWKS {
 	out := JWKS{Keys: []JWK{}}
-	for _, k := range r.signing {
+	for _, k := range r.publishedSigning(now, keep) {
 		out.Keys = append(out.Keys, JWK{KeyType: "OKP", Curve: "Ed25519",
 			X: jwsEncoding.EncodeToString(k.pub), KeyID: k.id, Use: "sig", Algorithm: AlgEdDSA})
 	}

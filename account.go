@@ -135,16 +135,8 @@ func (e *Engine) openSession(ctx context.Context, u *User, mode Mode, d Device, 
 	rotID, rotKey := ring.currentRotation()
 	var secret [secretLen]byte
 	rand.Read(secret[:])
-	// A random (v4) id: a v7 id would reveal the sign-in time to anyone
-	// holding the token.
-	sid := uuid.New()
-	s := &Session{
-		ID: sid, UserID: u.ID, Mode: mode, Generation: 0,
-		CurrentHash: hashSecret(secret), NextHash: hashSecret(nextSecret(rotKey, sid, 1, secret)),
-		CreatedAt: now, LastUsedAt: now,
-		IdleDeadline: minTime(now.Add(e.cfg.RefreshIdleTTL), now.Add(e.cfg.SessionMaxAge)), AbsoluteDeadline: now.Add(e.cfg.SessionMaxAge),
-		RotationKeyID: rotID, DeviceID: d.ID, DeviceName: d.Name, UserAgent: d.UserAgent, IPAddress: d.IP,
-	}
+	s := e.newSession(u, mode, d, now, rotID, rotKey, secret)
+	sid := s.ID
 	if err := e.store.CreateSession(ctx, s); err != nil {
 		return nil, fmt.Errorf("latchkey: open session: %w", err)
 	}
@@ -155,10 +147,26 @@ func (e *Engine) openSession(ctx context.Context, u *User, mode Mode, d Device, 
 	}
 	return &Grant{
 		AccessToken: access, AccessExpiresAt: exp,
-		RefreshToken:     encodeToken(&refreshToken{sessionID: sid, generation: 0, secret: secret}, ring.tagKeys()[0]),
+		RefreshToken:     encodeToken(&refreshToken{sessionID: sid, generation: 0, secret: secret}, ring.tagKeys(now)[0]),
 		RefreshExpiresAt: s.IdleDeadline,
 		UserID:           u.ID, SessionID: sid, Role: u.Role, User: u, Session: s,
 	}, nil
+}
+
+// newSession builds the row of a session opened at now with first secret
+// secret, at generation 0.
+func (e *Engine) newSession(u *User, mode Mode, d Device, now time.Time, rotID string, rotKey []byte, secret [secretLen]byte) *Session {
+	// A random (v4) id: a v7 id would reveal the sign-in time to anyone
+	// holding the token.
+	sid := uuid.New()
+	return &Session{
+		ID: sid, UserID: u.ID, Mode: mode, Generation: 0,
+		CurrentHash: hashSecret(secret), NextHash: hashSecret(nextSecret(rotKey, sid, 1, secret)),
+		CreatedAt: now, LastUsedAt: now,
+		IdleDeadline:     minTime(now.Add(e.cfg.RefreshIdleTTL), now.Add(e.cfg.SessionMaxAge)),
+		AbsoluteDeadline: now.Add(e.cfg.SessionMaxAge),
+		RotationKeyID:    rotID, DeviceID: d.ID, DeviceName: d.Name, UserAgent: d.UserAgent, IPAddress: d.IP,
+	}
 }
 
 func minTime(a, b time.Time) time.Time {

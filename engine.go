@@ -46,6 +46,10 @@ type Config struct {
 	// one instead of being treated as reuse. Default 10 s, at most 60 s;
 	// GraceDisabled turns it off.
 	Grace time.Duration
+	// KeyPublishLead is how long a new signing or tag key is published
+	// before it is used: at least the JWKS cache lifetime and the interval at
+	// which instances reload keys. Default 5 minutes.
+	KeyPublishLead time.Duration
 	// Leeway is the clock skew allowed when checking access-token times.
 	// Default 5 s, at most 1 minute.
 	Leeway time.Duration
@@ -105,6 +109,9 @@ func (c *Config) setDefaults() error {
 		return err
 	}
 	if err := dur(&c.SessionMaxAge, 30*24*time.Hour, "session_max_age"); err != nil {
+		return err
+	}
+	if err := dur(&c.KeyPublishLead, 5*time.Minute, "key_publish_lead"); err != nil {
 		return err
 	}
 	if err := dur(&c.EventRetention, 90*24*time.Hour, "event_retention"); err != nil {
@@ -209,8 +216,12 @@ func (e *Engine) Store() Store { return e.store }
 // master key removed).
 func (e *Engine) Config() Config { return e.cfg }
 
-// JWKS returns the public signing keys, for /.well-known/jwks.json.
-func (e *Engine) JWKS() JWKS { return e.keys.current().jwks() }
+// JWKS returns the public signing keys, for /.well-known/jwks.json: keys
+// about to be used, the current one, and retired ones whose access tokens may
+// still be live.
+func (e *Engine) JWKS() JWKS {
+	return e.keys.current().jwks(e.now(), e.cfg.AccessTTL+e.cfg.Leeway)
+}
 
 // HashQueueDepth is the number of password hashes waiting for a worker.
 func (e *Engine) HashQueueDepth() int { return e.pool.queueDepth() }

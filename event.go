@@ -26,6 +26,7 @@ const (
 	EventUserActivated   EventKind = "user_activated"
 	EventRoleChanged     EventKind = "role_changed"
 	EventKeyCreated      EventKind = "key_created"
+	EventKeyRevoked      EventKind = "key_revoked"
 )
 
 // Event is an append-only security record. It has no foreign key to users,

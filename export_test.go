@@ -12,7 +12,10 @@ func KeyMaterial(e *Engine) [][]byte {
 	for _, k := range r.rotation {
 		out = append(out, k)
 	}
-	return append(out, r.tag...)
+	for _, k := range r.tag {
+		out = append(out, k.key)
+	}
+	return out
 }
 
 // ChainSecrets returns the secret inside a refresh token and the next ahead

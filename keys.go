@@ -70,7 +70,6 @@ type signingKey struct {
 	priv       ed25519.PrivateKey
 	pub        ed25519.PublicKey
 	activateAt time.Time
-	retired    bool
 }
 
 // keyring is the decrypted key set. It is replaced whole on reload, so
@@ -79,8 +78,16 @@ type keyring struct {
 	signing     []*signingKey     // by seq, ascending
 	rotation    map[string][]byte // id → key
 	rotationIDs []string          // by seq, ascending
-	tag         [][]byte          // by seq, ascending
-	loadedAt    time.Time
+	tag         []*tagKey         // by seq, ascending
+}
+
+// tagKey is a refresh-token tag key. Like a signing key it is loaded by
+// every instance before activateAt, so that no instance refuses a token
+// tagged by another.
+type tagKey struct {
+	id         string
+	key        []byte
+	activateAt time.Time
 }
 
 type keyManager struct {
@@ -152,10 +159,10 @@ func (km *keyManager) reload(ctx context.Context) error {
 		return fmt.Errorf("latchkey: load keys: %w", err)
 	}
 	slices.SortFunc(recs, func(a, b *KeyRecord) int { return int(a.Seq - b.Seq) })
-	ring := &keyring{rotation: map[string][]byte{}, loadedAt: km.now()}
+	ring := &keyring{rotation: map[string][]byte{}}
 	for _, r := range recs {
-		if !r.RevokedAt.IsZero() && r.Purpose == KeySigning {
-			continue // a revoked signing key leaves the JWKS at once
+		if !r.RevokedAt.IsZero() {
+			continue // a revoked key is neither published nor used
 		}
 		plain, err := km.sealer.open(r.ID, r.Purpose, r.Ciphertext)
 		if err != nil {
@@ -168,12 +175,12 @@ func (km *keyManager) reload(ctx context.Context) error {
 			}
 			priv := ed25519.NewKeyFromSeed(plain)
 			ring.signing = append(ring.signing, &signingKey{id: r.ID, priv: priv,
-				pub: priv.Public().(ed25519.PublicKey), activateAt: r.ActivateAt, retired: !r.RetiredAt.IsZero()})
+				pub: priv.Public().(ed25519.PublicKey), activateAt: r.ActivateAt})
 		case KeyRotation:
 			ring.rotation[r.ID] = plain
 			ring.rotationIDs = append(ring.rotationIDs, r.ID)
 		case KeyTag:
-			ring.tag = append(ring.tag, plain)
+			ring.tag = append(ring.tag, &tagKey{id: r.ID, key: plain, activateAt: r.ActivateAt})
 		}
 	}
 	if len(ring.signing) == 0 || len(ring.rotationIDs) == 0 || len(ring.tag) == 0 {
@@ -186,11 +193,12 @@ func (km *keyManager) reload(ctx context.Context) error {
 }
 
 // reloadIfStale reloads the keys when an unknown key id shows up, at most
-// once a second.
+// once a second of real time (a rate limit, not a domain decision, so it
+// does not use the engine's clock).
 func (km *keyManager) reloadIfStale(ctx context.Context) {
 	km.reloadMu.Lock()
 	defer km.reloadMu.Unlock()
-	now := km.now()
+	now := time.Now()
 	if now.Sub(km.lastReload) >= 0 && now.Sub(km.lastReload) < time.Second {
 		return
 	}
@@ -204,21 +212,43 @@ func (km *keyManager) current() *keyring {
 	return km.ring
 }
 
-// tagKeys returns the current and previous tag keys, newest first.
-func (r *keyring) tagKeys() [][]byte {
-	n := len(r.tag)
-	if n == 1 {
-		return [][]byte{r.tag[0]}
+// tagKeys returns the keys a token's tag is checked against at now: any not
+// yet active (another instance may already use it), the current one and the
+// one before it. The first is the current one, which tags new tokens.
+func (r *keyring) tagKeys(now time.Time) [][]byte {
+	var current, previous, pending [][]byte
+	for i := len(r.tag) - 1; i >= 0; i-- {
+		k := r.tag[i]
+		switch {
+		case now.Before(k.activateAt):
+			pending = append(pending, k.key)
+		case current == nil:
+			current = [][]byte{k.key}
+		case previous == nil:
+			previous = [][]byte{k.key}
+		}
 	}
-	return [][]byte{r.tag[n-1], r.tag[n-2]}
+	if current == nil { // only pending keys: use the oldest
+		current, pending = pending[len(pending)-1:], pending[:len(pending)-1]
+	}
+	return append(append(current, previous...), pending...)
 }
 
-// signer returns the newest active, unretired signing key at now.
+// currentTag returns the id of the key that tags new tokens at now.
+func (r *keyring) currentTag(now time.Time) string {
+	for i := len(r.tag) - 1; i >= 0; i-- {
+		if !now.Before(r.tag[i].activateAt) {
+			return r.tag[i].id
+		}
+	}
+	return r.tag[0].id
+}
+
+// signer returns the newest active signing key at now.
 func (r *keyring) signer(now time.Time) *signingKey {
 	for i := len(r.signing) - 1; i >= 0; i-- {
-		k := r.signing[i]
-		if !k.retired && !now.Before(k.activateAt) {
-			return k
+		if !now.Before(r.signing[i].activateAt) {
+			return r.signing[i]
 		}
 	}
 	return r.signing[0]

@@ -30,13 +30,13 @@ import (
 // whose session or user can no longer be used.
 func (e *Engine) Refresh(ctx context.Context, token string, mode Mode, d Device) (*Grant, error) {
 	ring := e.keys.current()
+	now := e.now()
 	// The tag is checked first: a forged, mangled or truncated token costs
 	// one HMAC and no storage call.
-	t, err := parseToken(token, ring.tagKeys())
+	t, err := parseToken(token, ring.tagKeys(now))
 	if err != nil {
 		return nil, err
 	}
-	now := e.now()
 	rotID, rotKey := ring.currentRotation()
 	if g, err := e.rotate(ctx, t, mode, d, now, rotID, rotKey, t.generation, false); !errors.Is(err, ErrNotFound) {
 		return g, err
@@ -76,7 +76,7 @@ func (e *Engine) grant(sid uuid.UUID, gen uint64, secret [secretLen]byte, r *Rot
 	ring := e.keys.current()
 	return &Grant{
 		AccessToken: access, AccessExpiresAt: exp,
-		RefreshToken:     encodeToken(&refreshToken{sessionID: sid, generation: gen, secret: secret}, ring.tagKeys()[0]),
+		RefreshToken:     encodeToken(&refreshToken{sessionID: sid, generation: gen, secret: secret}, ring.tagKeys(now)[0]),
 		RefreshExpiresAt: r.IdleDeadline,
 		UserID:           r.UserID, SessionID: sid, Role: r.Role,
 	}, nil

@@ -13,7 +13,8 @@ import (
 // session. A token that does not verify returns ErrInvalidToken and changes
 // nothing; logging out an already ended session returns nil.
 func (e *Engine) Logout(ctx context.Context, token string, d Device) error {
-	t, err := parseToken(token, e.keys.current().tagKeys())
+	now := e.now()
+	t, err := parseToken(token, e.keys.current().tagKeys(now))
 	if err != nil {
 		return err
 	}
@@ -21,7 +22,6 @@ func (e *Engine) Logout(ctx context.Context, token string, d Device) error {
 	if err != nil {
 		return err
 	}
-	now := e.now()
 	if v := e.verify(ctx, s, t, key, now, d); v.err != nil {
 		return v.err
 	}

@@ -78,6 +78,12 @@ type Store interface {
 	InsertKeyIfAbsent(ctx context.Context, k *KeyRecord) (bool, error)
 	// Keys returns every stored key, ordered by purpose and sequence.
 	Keys(ctx context.Context) ([]*KeyRecord, error)
+	// RevokeKey marks the key revoked at now. It returns ErrNotFound if the
+	// key does not exist or is already revoked.
+	RevokeKey(ctx context.Context, id string, now time.Time) error
+	// RevokeSessionsByRotationKey durably ends every unrevoked session whose
+	// chain uses rotation key keyID and returns how many it ended.
+	RevokeSessionsByRotationKey(ctx context.Context, keyID string, reason RevokeReason, now time.Time) (int, error)
 
 	// DeleteSessionsBefore deletes at most limit sessions whose absolute
 	// deadline is before t and returns how many it deleted.

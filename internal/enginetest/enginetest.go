@@ -154,6 +154,10 @@ func Run(t *testing.T, open Open) {
 		{"RehashOnLogin", testRehash},
 		{"Cleanup", testCleanup},
 		{"KeysSurviveRestart", testKeysSurviveRestart},
+		{"RotateSigningKey", testRotateSigningKey},
+		{"RevokeSigningKey", testRevokeSigningKey},
+		{"RotationKeys", testRotationKeys},
+		{"TagKeys", testTagKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })

@@ -186,6 +186,18 @@ func (s *Spy) Keys(ctx context.Context) ([]*latchkey.KeyRecord, error) {
 	return s.inner.Keys(ctx)
 }
 
+// RevokeKey implements latchkey.Store.
+func (s *Spy) RevokeKey(ctx context.Context, id string, now time.Time) error {
+	s.count()
+	return s.inner.RevokeKey(ctx, id, now)
+}
+
+// RevokeSessionsByRotationKey implements latchkey.Store.
+func (s *Spy) RevokeSessionsByRotationKey(ctx context.Context, keyID string, reason latchkey.RevokeReason, now time.Time) (int, error) {
+	s.count()
+	return s.inner.RevokeSessionsByRotationKey(ctx, keyID, reason, now)
+}
+
 // DeleteSessionsBefore implements latchkey.Store.
 func (s *Spy) DeleteSessionsBefore(ctx context.Context, t time.Time, limit int) (int, error) {
 	s.count()

@@ -125,3 +125,17 @@ func (s *Store) Keys(ctx context.Context) ([]*latchkey.KeyRecord, error) {
 	}
 	return out, nil
 }
+
+// RevokeKey implements latchkey.Store.
+func (s *Store) RevokeKey(ctx context.Context, id string, now time.Time) error {
+	return s.durable(ctx, func(tx *Store) error {
+		res, err := tx.tx.ExecContext(ctx, `UPDATE keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, now.UnixMicro(), id)
+		if err != nil {
+			return fmt.Errorf("sqlite: revoke key %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("sqlite: revoke key %s: %w", id, latchkey.ErrNotFound)
+		}
+		return nil
+	})
+}

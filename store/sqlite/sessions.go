@@ -190,6 +190,22 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, except uuid.UUID
 	return int(n), err
 }
 
+// RevokeSessionsByRotationKey implements latchkey.Store; the commit is
+// durable.
+func (s *Store) RevokeSessionsByRotationKey(ctx context.Context, keyID string, reason latchkey.RevokeReason, now time.Time) (int, error) {
+	var n int64
+	err := s.durable(ctx, func(tx *Store) error {
+		res, err := tx.tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+			WHERE rotation_key_id = ? AND revoked_at IS NULL`, now.UnixMicro(), string(reason), keyID)
+		if err != nil {
+			return fmt.Errorf("sqlite: revoke sessions of key %s: %w", keyID, err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
 // DeleteSessionsBefore implements latchkey.Store.
 func (s *Store) DeleteSessionsBefore(ctx context.Context, t time.Time, limit int) (int, error) {
 	res, err := s.writer().ExecContext(ctx, `DELETE FROM sessions WHERE id IN

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -17,6 +18,54 @@ var keyTests = []test{
 	{"InsertKeyIfAbsentKeepsFirst", testInsertKeyKeepsFirst},
 	{"KeysOrder", testKeysOrder},
 	{"KeysNone", testKeysNone},
+	{"RevokeKey", testRevokeKey},
+	{"RevokeSessionsByRotationKey", testRevokeSessionsByRotationKey},
+}
+
+// testRevokeKey marks one key revoked; a second revocation and an unknown id
+// return ErrNotFound.
+func testRevokeKey(t *testing.T, s latchkey.Store) {
+	a, b := newKey(latchkey.KeySigning, 1), newKey(latchkey.KeySigning, 2)
+	insertKey(t, s, a)
+	insertKey(t, s, b)
+	if err := s.RevokeKey(t.Context(), a.ID, base.Add(day)); err != nil {
+		t.Fatalf("RevokeKey: %v", err)
+	}
+	if err := s.RevokeKey(t.Context(), a.ID, base.Add(2*day)); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Fatalf("second RevokeKey: got %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeKey(t.Context(), "no-such-key", base); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Fatalf("RevokeKey(unknown): got %v, want ErrNotFound", err)
+	}
+	keys, err := s.Keys(t.Context())
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("Keys = %d, %v", len(keys), err)
+	}
+	wantA := *a
+	wantA.RevokedAt = base.Add(day)
+	checkKey(t, "revoked key", keys[0], &wantA)
+	checkKey(t, "other key", keys[1], b)
+}
+
+// testRevokeSessionsByRotationKey ends the unrevoked sessions of one
+// rotation key and counts them.
+func testRevokeSessionsByRotationKey(t *testing.T, s latchkey.Store) {
+	u := addUser(t, s)
+	a := addSession(t, s, u.ID, func(x *latchkey.Session) { x.RotationKeyID = "rot-a" })
+	a2 := addSession(t, s, u.ID, func(x *latchkey.Session) { x.RotationKeyID = "rot-a" })
+	gone := addSession(t, s, u.ID, func(x *latchkey.Session) { x.RotationKeyID = "rot-a"; revoked(x) })
+	b := addSession(t, s, u.ID, func(x *latchkey.Session) { x.RotationKeyID = "rot-b" })
+	n, err := s.RevokeSessionsByRotationKey(t.Context(), "rot-a", latchkey.RevokeKeyCompromised, base.Add(time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeSessionsByRotationKey = %d, %v; want 2", n, err)
+	}
+	for _, x := range []*latchkey.Session{a, a2} {
+		want := *x
+		want.RevokedAt, want.RevokeReason = base.Add(time.Hour), latchkey.RevokeKeyCompromised
+		checkSession(t, "session of the key", getSession(t, s, x.ID), &want)
+	}
+	checkSession(t, "already revoked session", getSession(t, s, gone.ID), gone)
+	checkSession(t, "session of another key", getSession(t, s, b.ID), b)
 }
 
 // newKey returns a key record of purpose p and sequence seq.
