@@ -6,6 +6,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/internal/enginetest"
+	"github.com/latchkey-dev/latchkey/latchkeytest"
 	"github.com/latchkey-dev/latchkey/store/sqlite"
 )
 
@@ -27,19 +28,17 @@ func TestEngineOnSQLite(t *testing.T) {
 // rotates: 10,000 rotations, counted with raw SQL.
 func TestManyRotationsOneRow(t *testing.T) {
 	t.Parallel()
-	env := enginetest.NewEnv(t, openSQLite, nil)
-	g := env.Login(env.User("busy@example.com"), latchkey.ModeMobile, enginetest.Phone)
-	tok := g.RefreshToken
+	e := latchkeytest.NewEngine(t)
+	_, tok := latchkeytest.NewRefreshToken(t, e, latchkeytest.NewUser(t, e), latchkeytest.Mobile())
 	for range 10_000 {
-		r, err := env.Engine.Refresh(env.Ctx, string(tok), latchkey.ModeMobile, enginetest.Phone)
+		g, err := e.Refresh(t.Context(), tok, latchkey.ModeMobile, latchkey.Device{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok = r.RefreshToken
+		tok = string(g.RefreshToken)
 	}
-	db := env.Store.(*sqlite.Store).DB()
 	var rows, gen int
-	if err := db.QueryRow(`SELECT count(*), max(generation) FROM sessions`).Scan(&rows, &gen); err != nil {
+	if err := e.Store.DB().QueryRow(`SELECT count(*), max(generation) FROM sessions`).Scan(&rows, &gen); err != nil {
 		t.Fatal(err)
 	}
 	if rows != 1 || gen != 10_000 {
