@@ -33,6 +33,12 @@ type Store interface {
 	// UserByEmail returns the user with that (lower-cased) email, or
 	// ErrNotFound.
 	UserByEmail(ctx context.Context, email string) (*User, error)
+	// ListUsers returns a page of users ordered by creation (oldest first) and
+	// the number of users matching q in all.
+	ListUsers(ctx context.Context, q UserQuery) ([]*User, int, error)
+	// DeleteUser deletes the user and its sessions; its security events stay.
+	// It returns ErrNotFound for an unknown id.
+	DeleteUser(ctx context.Context, id uuid.UUID) error
 	// UpdateUser applies p at now and returns the updated user. It returns
 	// ErrNotFound for an unknown id and ErrEmailTaken for a clashing email.
 	UpdateUser(ctx context.Context, id uuid.UUID, p UserPatch, now time.Time) (*User, error)
@@ -62,6 +68,10 @@ type Store interface {
 	// except the one named by except (uuid.Nil for none) and returns how many
 	// it ended.
 	RevokeUserSessions(ctx context.Context, userID, except uuid.UUID, reason RevokeReason, now time.Time) (int, error)
+	// RevokedSince returns up to limit sessions revoked after the cursor,
+	// ordered by (revoked_at, id): the revocation feed that lets verifiers
+	// refuse a revoked session's access tokens before they expire.
+	RevokedSince(ctx context.Context, after RevocationCursor, limit int) ([]*Session, error)
 	// AuthState reads, in one indexed statement, the user and whether the
 	// session belongs to that user and is live at now. It returns ErrNotFound
 	// for an unknown user.
@@ -94,8 +104,27 @@ type Store interface {
 
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
+	// Now returns the database's clock, so that an instance can tell when
+	// its own clock has drifted from the one the others share.
+	Now(ctx context.Context) (time.Time, error)
 	// Close releases the store's resources.
 	Close() error
+}
+
+// UserQuery selects a page of users. Email, if set, matches users whose
+// email contains it (case-insensitively). Limit 0 means 50.
+type UserQuery struct {
+	Email  string
+	Offset int
+	Limit  int
+}
+
+// RevocationCursor is a position in the revocation feed: the revocation time
+// and session id of the last entry seen. The zero cursor starts at the
+// beginning.
+type RevocationCursor struct {
+	At time.Time
+	ID uuid.UUID
 }
 
 // Rotation is the condition and the new state of one refresh-token rotation.

@@ -90,6 +90,18 @@ func (s *Spy) UserByEmail(ctx context.Context, email string) (*latchkey.User, er
 	return s.inner.UserByEmail(ctx, email)
 }
 
+// ListUsers implements latchkey.Store.
+func (s *Spy) ListUsers(ctx context.Context, q latchkey.UserQuery) ([]*latchkey.User, int, error) {
+	s.count()
+	return s.inner.ListUsers(ctx, q)
+}
+
+// DeleteUser implements latchkey.Store.
+func (s *Spy) DeleteUser(ctx context.Context, id uuid.UUID) error {
+	s.count()
+	return s.inner.DeleteUser(ctx, id)
+}
+
 // UpdateUser implements latchkey.Store.
 func (s *Spy) UpdateUser(ctx context.Context, id uuid.UUID, p latchkey.UserPatch, now time.Time) (*latchkey.User, error) {
 	s.count()
@@ -156,6 +168,12 @@ func (s *Spy) RevokeUserSessions(ctx context.Context, userID, except uuid.UUID, 
 	return s.inner.RevokeUserSessions(ctx, userID, except, reason, now)
 }
 
+// RevokedSince implements latchkey.Store.
+func (s *Spy) RevokedSince(ctx context.Context, after latchkey.RevocationCursor, limit int) ([]*latchkey.Session, error) {
+	s.count()
+	return s.inner.RevokedSince(ctx, after, limit)
+}
+
 // AuthState implements latchkey.Store.
 func (s *Spy) AuthState(ctx context.Context, userID, sessionID uuid.UUID, now time.Time) (*latchkey.User, bool, error) {
 	s.count()
@@ -214,6 +232,12 @@ func (s *Spy) DeleteEventsBefore(ctx context.Context, t time.Time, limit int) (i
 func (s *Spy) Ping(ctx context.Context) error {
 	s.count()
 	return s.inner.Ping(ctx)
+}
+
+// Now implements latchkey.Store.
+func (s *Spy) Now(ctx context.Context) (time.Time, error) {
+	s.count()
+	return s.inner.Now(ctx)
 }
 
 // Close implements latchkey.Store.

@@ -190,6 +190,33 @@ func (s *Store) RevokeUserSessions(ctx context.Context, userID, except uuid.UUID
 	return int(n), err
 }
 
+// RevokedSince implements latchkey.Store.
+func (s *Store) RevokedSince(ctx context.Context, after latchkey.RevocationCursor, limit int) ([]*latchkey.Session, error) {
+	at := int64(-1 << 63)
+	if !after.At.IsZero() {
+		at = after.At.UnixMicro()
+	}
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE revoked_at IS NOT NULL AND (revoked_at > ? OR (revoked_at = ? AND id > ?))
+		ORDER BY revoked_at, id LIMIT ?`, at, at, after.ID[:], limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: revoked sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []*latchkey.Session{}
+	for rows.Next() {
+		x, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: revoked sessions: %w", err)
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: revoked sessions: %w", err)
+	}
+	return out, nil
+}
+
 // RevokeSessionsByRotationKey implements latchkey.Store; the commit is
 // durable.
 func (s *Store) RevokeSessionsByRotationKey(ctx context.Context, keyID string, reason latchkey.RevokeReason, now time.Time) (int, error) {

@@ -181,6 +181,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Now implements latchkey.Store with SQLite's view of the clock (the
+// machine's, since SQLite is embedded).
+func (s *Store) Now(ctx context.Context) (time.Time, error) {
+	var us int64
+	err := s.reader().QueryRowContext(ctx, `SELECT CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)`).Scan(&us)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: now: %w", err)
+	}
+	return time.UnixMicro(us).UTC(), nil
+}
+
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)

@@ -129,3 +129,53 @@ func prefixed(prefix, columns string) string {
 	}
 	return strings.Join(cols, ", ")
 }
+
+// ListUsers implements latchkey.Store.
+func (s *Store) ListUsers(ctx context.Context, q latchkey.UserQuery) ([]*latchkey.User, int, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	where, args := "", []any{}
+	if q.Email != "" {
+		// instr, not LIKE, so that % and _ in the search are literal.
+		where, args = " WHERE instr(lower(email), lower(?)) > 0", append(args, q.Email)
+	}
+	var total int
+	if err := s.reader().QueryRowContext(ctx, `SELECT count(*) FROM users`+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: count users: %w", err)
+	}
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+userColumns+` FROM users`+where+
+		` ORDER BY created_at, id LIMIT ? OFFSET ?`, append(args, limit, max(q.Offset, 0))...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	defer rows.Close()
+	out := []*latchkey.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("sqlite: list users: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("sqlite: list users: %w", err)
+	}
+	return out, total, nil
+}
+
+// DeleteUser implements latchkey.Store; the commit is durable, since it ends
+// the user's sessions.
+func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID) error {
+	return s.durable(ctx, func(tx *Store) error {
+		res, err := tx.tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id[:])
+		if err != nil {
+			return fmt.Errorf("sqlite: delete user %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("sqlite: delete user %s: %w", id, latchkey.ErrNotFound)
+		}
+		return nil
+	})
+}

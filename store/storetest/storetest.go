@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 		{"AuthState", authStateTests},
 		{"Events", eventTests},
 		{"Keys", keyTests},
+		{"Admin", adminTests},
 		{"Cleanup", cleanupTests},
 		{"InTx", txTests},
 		{"Ping", []test{{"Reachable", testPing}}},
