@@ -24,6 +24,8 @@ const (
 	EventPasswordChanged EventKind = "password_changed"
 	EventUserDeactivated EventKind = "user_deactivated"
 	EventUserActivated   EventKind = "user_activated"
+	EventUserDeleted     EventKind = "user_deleted"
+	EventEmailChanged    EventKind = "email_changed"
 	EventRoleChanged     EventKind = "role_changed"
 	EventKeyCreated      EventKind = "key_created"
 	EventKeyRevoked      EventKind = "key_revoked"
