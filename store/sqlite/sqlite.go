@@ -13,7 +13,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -87,6 +89,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	wdsn, err := DSN(path, false)
 	if err != nil {
 		return nil, err
+	}
+	// The file holds password hashes and sealed keys: create it readable by
+	// its owner only (SQLite gives the -wal and -shm files the same mode).
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 	rdsn, _ := DSN(path, true)
 	w, err := sql.Open("sqlite", wdsn)

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -24,4 +25,27 @@ func TestConformance(t *testing.T) {
 		})
 		return s
 	})
+}
+
+// TestFileMode checks that a new database and its WAL files are readable by
+// their owner only: they hold password hashes and sealed keys.
+func TestFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mode.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.ListUsers(t.Context(), latchkey.UserQuery{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no group or other access", filepath.Base(p), mode)
+		}
+	}
 }
