@@ -209,6 +209,11 @@ func (e *Engine) now() time.Time {
 	return e.cfg.Now().UTC().Round(0).Truncate(time.Microsecond)
 }
 
+// Now returns the engine's clock reading, at the precision stores keep. A
+// server computes expires_in and cookie lifetimes from it, so that they agree
+// with the deadlines the engine decided.
+func (e *Engine) Now() time.Time { return e.now() }
+
 // Store returns the engine's store.
 func (e *Engine) Store() Store { return e.store }
 

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/latchkey-dev/latchkey"
+)
+
+type registerRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	FullName string `json:"full_name"`
+}
+
+// register creates an account (201). The account registered with the
+// configured admin email becomes an admin, as in the original service.
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	var req registerRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.limit(r.Context(), check("register_ip", s.limits.RegisterPerIP, s.clientIP(r))); err != nil {
+		return err
+	}
+	role := latchkey.RoleUser
+	if s.opts.AdminEmail != "" && strings.EqualFold(strings.TrimSpace(req.Email), s.opts.AdminEmail) {
+		role = latchkey.RoleAdmin
+	}
+	u, err := s.e.Register(r.Context(), latchkey.NewUser{Email: req.Email, Password: req.Password, FullName: req.FullName, Role: role})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/users/"+u.ID.String())
+	return writeJSON(w, http.StatusCreated, userJSON(u))
+}
+
+// getUser shows a user to itself or to an admin; to anyone else it does not
+// exist (404), so that ids cannot be probed.
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	p := principalFrom(r.Context())
+	if id != p.User.ID && p.User.Role != latchkey.RoleAdmin {
+		return errNotFound
+	}
+	u, err := s.e.User(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, userJSON(u))
+}
+
+type patchMeRequest struct {
+	FullName        *string `json:"full_name"`
+	Email           *string `json:"email"`
+	CurrentPassword string  `json:"current_password"`
+}
+
+// patchMe changes the caller's name and, with the current password, email.
+func (s *Server) patchMe(w http.ResponseWriter, r *http.Request) error {
+	var req patchMeRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	p := principalFrom(r.Context())
+	u := p.User
+	var err error
+	if req.Email != nil {
+		if req.CurrentPassword == "" {
+			return &latchkey.ValidationError{Field: "current_password", Reason: "is required to change the email"}
+		}
+		if u, err = s.e.ChangeEmail(r.Context(), u.ID, req.CurrentPassword, *req.Email); err != nil {
+			return err
+		}
+	}
+	if req.FullName != nil {
+		if u, err = s.e.UpdateProfile(r.Context(), u.ID, *req.FullName); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, userJSON(u))
+}
