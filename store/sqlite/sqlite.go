@@ -160,7 +160,8 @@ func (s *Store) MigrationStatus(ctx context.Context) (current, latest int64, err
 }
 
 func (s *Store) provider() (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.p.w, mustSub(migrations, "migrations"))
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.p.w, mustSub(migrations, "migrations"),
+		goose.WithSessionLocker(tableLocker{}))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: migrations: %w", err)
 	}

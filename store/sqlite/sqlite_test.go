@@ -1,8 +1,10 @@
 package sqlite_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/latchkey-dev/latchkey"
@@ -47,5 +49,41 @@ func TestFileMode(t *testing.T) {
 		if mode := fi.Mode().Perm(); mode&0o077 != 0 {
 			t.Errorf("%s has mode %v, want no group or other access", filepath.Base(p), mode)
 		}
+	}
+}
+
+// TestConcurrentOpenMigratesOnce opens one new file from three stores at
+// once, as three processes starting together would: all succeed and the
+// schema is applied once.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "race.db")
+	const n = 3
+	var start, done sync.WaitGroup
+	start.Add(1)
+	errs := make([]error, n)
+	stores := make([]*sqlite.Store, n)
+	for i := range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			stores[i], errs[i] = sqlite.Open(context.Background(), path, sqlite.Options{})
+		}()
+	}
+	start.Done()
+	done.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("store %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var applied int
+	if err := stores[0].DB().QueryRow(`SELECT count(*) FROM goose_db_version WHERE version_id > 0`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	cur, latest, err := stores[0].MigrationStatus(t.Context())
+	if err != nil || cur != latest || applied != int(latest) {
+		t.Fatalf("schema version %d of %d with %d rows applied (%v); want each migration once", cur, latest, applied, err)
 	}
 }
