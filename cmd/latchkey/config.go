@@ -20,6 +20,12 @@ type option struct {
 	env   string // LATCHKEY_* variable, or "" for none
 	def   string // default value, as it would be written on the command line
 	usage string // help text; lines are indented as they are
+	// secretEnv, for an option whose flag names a file holding a secret, is
+	// the variable that holds the secret itself (--master-key-file and
+	// LATCHKEY_MASTER_KEY): a file keeps the secret out of the environment
+	// of every child process, a variable suits container platforms. See
+	// settings.secret.
+	secretEnv string
 }
 
 // settings are a command's parsed flags together with the environment: a
@@ -31,6 +37,8 @@ type settings struct {
 	set    map[string]bool
 	opts   map[string]option
 	getenv func(string) string
+	// args are the positional arguments (command.args).
+	args []string
 }
 
 // parseFlags parses args with one FlagSet for cmd. It returns flag.ErrHelp
@@ -50,14 +58,34 @@ func parseFlags(cmd *command, args []string, getenv func(string) string) (*setti
 			fs.String(o.name, o.def, o.usage)
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return nil, err
+	// The flag package stops at the first positional argument; parse again
+	// after each one, so that "keys revoke ID --database-url x" works as
+	// well as "keys revoke --database-url x ID".
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			if err == flag.ErrHelp {
+				return nil, err
+			}
+			return nil, usagef("%v (run 'latchkey %s --help')", err, cmd.name)
 		}
-		return nil, usagef("%v (run 'latchkey %s --help')", err, cmd.name)
+		if fs.NArg() == 0 {
+			break
+		}
+		if n := len(rest) - fs.NArg(); n > 0 && rest[n-1] == "--" {
+			// "--" ends the flags: the rest is positional, dashes or not.
+			s.args = append(s.args, fs.Args()...)
+			break
+		}
+		s.args = append(s.args, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected argument %q (run 'latchkey %s --help')", fs.Arg(0), cmd.name)
+	switch {
+	case cmd.args == "" && len(s.args) > 0:
+		return nil, usagef("unexpected argument %q (run 'latchkey %s --help')", s.args[0], cmd.name)
+	case cmd.args != "" && len(s.args) == 0:
+		return nil, usagef("missing %s (run 'latchkey %s --help')", cmd.args, cmd.name)
+	case cmd.args != "" && len(s.args) > 1:
+		return nil, usagef("unexpected argument %q after %s (run 'latchkey %s --help')", s.args[1], cmd.args, cmd.name)
 	}
 	fs.Visit(func(f *flag.Flag) { s.set[f.Name] = true })
 	return s, nil
@@ -173,18 +201,78 @@ func redactURL(v string) string {
 	return v[:i+3] + "…"
 }
 
+// secret returns the secret of option name: the content of the file its
+// flag names, else the value of its secretEnv variable; source says which,
+// for messages (never the secret itself). ok is false when neither is set.
+// A file that group or others can access is refused, as ssh refuses such
+// private keys.
+func (s *settings) secret(name, what string) (value []byte, source string, ok bool, err error) {
+	o := s.opts[name]
+	if s.set[name] {
+		path := s.string(name)
+		if path == "" {
+			return nil, "", false, usagef("invalid --%s: empty path", name)
+		}
+		b, err := readSecretFile(path, what)
+		if err != nil {
+			return nil, "", false, err
+		}
+		return b, "--" + name + " " + path, true, nil
+	}
+	if v := s.getenv(o.secretEnv); o.secretEnv != "" && v != "" {
+		return []byte(v), o.secretEnv, true, nil
+	}
+	return nil, "", false, nil
+}
+
 // databaseOption is --database-url, shared by every command that opens the
 // store.
 var databaseOption = option{
 	name: "database-url", arg: "URL", env: "LATCHKEY_DATABASE_URL", def: "sqlite:latchkey.db",
 	usage: `Database to use: sqlite:PATH, sqlite://PATH (sqlite:///abs/path.db for an
-absolute path) or a bare PATH ending in .db, .sqlite or .sqlite3; the file
-is created if missing. A relative PATH is relative to the working directory.
-postgres:// URLs are recognised but PostgreSQL support is not built yet.`,
+absolute path) or a bare PATH ending in .db, .sqlite or .sqlite3. A relative
+PATH is relative to the working directory. serve and migrate create a
+missing file; the other commands need it to exist. postgres:// URLs are
+recognised but PostgreSQL support is not built yet.`,
+}
+
+// masterKeyOption is --master-key-file, shared by every command that opens
+// the engine.
+var masterKeyOption = option{
+	name: "master-key-file", arg: "PATH", secretEnv: "LATCHKEY_MASTER_KEY",
+	usage: `File holding the base64 master key (mode 0600 or stricter). Without it,
+LATCHKEY_MASTER_KEY holds the key itself; without either, the key file
+'latchkey serve' keeps for the SQLite database in its configuration
+directory is used (only serve creates it).`,
+}
+
+// accessTTLOption is --access-ttl, shared by serve and keys list (which
+// needs it to tell which retired signing keys the JWKS still publishes).
+var accessTTLOption = option{name: "access-ttl", arg: "DURATION", env: "LATCHKEY_ACCESS_TTL", def: "15m",
+	usage: "Lifetime of access tokens."}
+
+// usageLine is the synopsis of c.
+func usageLine(c *command) string {
+	switch {
+	case c.subcommands != nil:
+		return fmt.Sprintf("latchkey %s <command> [flags]", c.name)
+	case c.args != "":
+		return fmt.Sprintf("latchkey %s [flags] %s", c.name, c.args)
+	default:
+		return fmt.Sprintf("latchkey %s [flags]", c.name)
+	}
 }
 
 func printCommandUsage(w io.Writer, c *command) {
-	fmt.Fprintf(w, "Usage: latchkey %s [flags]\n\n%s\n", c.name, strings.TrimSpace(c.help))
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", usageLine(c), strings.TrimSpace(c.help))
+	if c.subcommands != nil {
+		fmt.Fprint(w, "\nCommands:\n")
+		for _, sub := range c.subcommands {
+			fmt.Fprintf(w, "  %-14s %s\n", sub.name, sub.summary)
+		}
+		fmt.Fprintf(w, "\nRun 'latchkey %s <command> --help' for the flags of a command.\n", c.name)
+		return
+	}
 	fmt.Fprint(w, "\nFlags (a flag wins over its environment variable):\n")
 	for _, o := range c.options {
 		if o.arg == "" {
@@ -198,6 +286,9 @@ func printCommandUsage(w io.Writer, c *command) {
 		var meta []string
 		if o.env != "" {
 			meta = append(meta, "variable "+o.env)
+		}
+		if o.secretEnv != "" {
+			meta = append(meta, "variable "+o.secretEnv+" holds the value itself")
 		}
 		if o.def != "" {
 			meta = append(meta, "default "+o.def)

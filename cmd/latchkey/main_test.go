@@ -34,8 +34,14 @@ func envMap(m map[string]string) func(string) string {
 // output.
 func runCLI(t *testing.T, ctx context.Context, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runCLIStdin(t, ctx, env, "", args...)
+}
+
+// runCLIStdin is runCLI with stdin as standard input (not a terminal).
+func runCLIStdin(t *testing.T, ctx context.Context, env map[string]string, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(ctx, args, envMap(env), strings.NewReader(""), &out, &errb)
+	code = run(ctx, args, envMap(env), strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -73,11 +79,15 @@ func oneLine(t *testing.T, stderr string) {
 
 func TestHelp(t *testing.T) {
 	isolate(t)
-	for _, args := range [][]string{
-		{"--help"}, {"-h"}, {"help"},
-		{"help", "serve"}, {"serve", "--help"}, {"serve", "-h"},
-		{"help", "migrate"}, {"migrate", "--help"},
-	} {
+	cases := [][]string{{"--help"}, {"-h"}, {"help"}}
+	for _, c := range commands() {
+		cases = append(cases, []string{"help", c.name}, []string{c.name, "--help"}, []string{c.name, "-h"})
+		for _, sub := range c.subcommands {
+			name := strings.Fields(sub.name)
+			cases = append(cases, append([]string{"help"}, name...), append(name, "--help"), append(name, "-h"))
+		}
+	}
+	for _, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, cancelled(t), nil, args...)
 			if code != 0 || stderr != "" {
@@ -88,13 +98,39 @@ func TestHelp(t *testing.T) {
 			}
 		})
 	}
-	// The help lists every flag and variable the code reads.
-	for _, cmd := range commands() {
-		_, stdout, _ := runCLI(t, cancelled(t), nil, cmd.name, "--help")
+	// --help wins over anything wrong that follows it, as in the flag
+	// package.
+	if code, _, stderr := runCLI(t, cancelled(t), nil, "keys", "revoke", "--help", "--bogus"); code != 0 {
+		t.Errorf("keys revoke --help --bogus: exit %d, stderr %q", code, stderr)
+	}
+	// The top help lists every command; each command's help lists every
+	// flag and variable the code reads.
+	_, top, _ := runCLI(t, cancelled(t), nil, "help")
+	for _, cmd := range leafCommands() {
+		if !strings.Contains(top, "  "+cmd.name+" ") {
+			t.Errorf("latchkey help does not list %q", cmd.name)
+		}
+		_, stdout, _ := runCLI(t, cancelled(t), nil, append(strings.Fields(cmd.name), "--help")...)
+		if !strings.HasPrefix(stdout, "Usage: "+usageLine(cmd)+"\n") {
+			t.Errorf("latchkey %s --help starts %q", cmd.name, strings.SplitN(stdout, "\n", 2)[0])
+		}
 		for _, o := range cmd.options {
-			if !strings.Contains(stdout, "--"+o.name) || !strings.Contains(stdout, o.env) {
-				t.Errorf("latchkey %s --help does not mention --%s / %s", cmd.name, o.name, o.env)
+			for _, want := range []string{"--" + o.name, o.env, o.secretEnv} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("latchkey %s --help does not mention %s", cmd.name, want)
+				}
 			}
+		}
+	}
+}
+
+// TestGroupWithoutCommand checks that "latchkey keys" alone shows what the
+// group holds, on stderr, with exit status 2.
+func TestGroupWithoutCommand(t *testing.T) {
+	for _, args := range [][]string{{"keys"}, {"user"}, {"keys", "--database-url", "x.db"}} {
+		code, stdout, stderr := runCLI(t, cancelled(t), nil, args...)
+		if code != 2 || stdout != "" || !strings.Contains(stderr, "Usage: latchkey "+args[0]+" <command>") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and the group's usage on stderr", args, code, stdout, stderr)
 		}
 	}
 }
@@ -113,6 +149,10 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	short := base64.StdEncoding.EncodeToString(make([]byte, 16))
+	emptyFile := filepath.Join(t.TempDir(), "empty.secret")
+	if err := os.WriteFile(emptyFile, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -146,6 +186,40 @@ func TestUsageErrors(t *testing.T) {
 		{"bare path without .db", []string{"migrate", "--database-url", "data/latchkey"}, nil, `invalid --database-url "data/latchkey"`, ""},
 		{"empty sqlite path", []string{"migrate", "--database-url", "sqlite:"}, nil, "the SQLite file path is empty", ""},
 		{"sqlite options", []string{"migrate", "--database-url", "sqlite:x.db?mode=ro"}, nil, "SQLite options in the URL are not supported", ""},
+		{"bad trusted proxy", []string{"serve", "--trusted-proxies", "10.0.0.0/8,10.0.0.0/33"}, nil,
+			`latchkey serve: invalid --trusted-proxies: "10.0.0.0/33" is not an IP address or CIDR network`, ""},
+		{"trusted proxy host name", nil, map[string]string{"LATCHKEY_TRUSTED_PROXIES": "proxy.internal"},
+			`invalid LATCHKEY_TRUSTED_PROXIES: "proxy.internal" is not an IP address`, ""},
+		{"cors origin with path", []string{"serve", "--cors-origins", "https://app.example.com/app"}, nil,
+			`invalid --cors-origins: "https://app.example.com/app" has more than scheme, host and port`, ""},
+		{"cors origin with slash", []string{"serve", "--cors-origins", "https://app.example.com/"}, nil,
+			"has more than scheme, host and port", ""},
+		{"cors wildcard", nil, map[string]string{"LATCHKEY_CORS_ORIGINS": "*"}, `invalid LATCHKEY_CORS_ORIGINS: "*" is not allowed`, ""},
+		{"cors without scheme", []string{"serve", "--cors-origins", "app.example.com"}, nil, `"app.example.com" is not an origin`, ""},
+		{"cors other scheme", []string{"serve", "--cors-origins", "ftp://app.example.com"}, nil, "is not an http or https origin", ""},
+		{"short introspection secret", nil, map[string]string{"LATCHKEY_INTROSPECTION_SECRET": "tiny-secret-x"},
+			"invalid introspection secret from LATCHKEY_INTROSPECTION_SECRET: 13 characters, want at least 32", "tiny-secret-x"},
+		{"empty introspection secret file", []string{"serve", "--introspection-secret-file", emptyFile}, nil,
+			"invalid introspection secret from --introspection-secret-file " + emptyFile + ": 0 characters", ""},
+		{"unknown group command", []string{"keys", "frobnicate"}, nil, `latchkey keys: unknown command "frobnicate" (run 'latchkey keys --help')`, ""},
+		{"help unknown subcommand", []string{"help", "keys", "frobnicate"}, nil, `latchkey help: unknown command "keys frobnicate"`, ""},
+		{"user create without email", []string{"user", "create"}, nil, "latchkey user create: --email is required", ""},
+		{"user create bad email", []string{"user", "create", "--email", "root"}, nil, `invalid --email "root": not an email address`, ""},
+		{"user create bad admin flag", []string{"user", "create", "--email", "a@example.com", "--admin=maybe"}, nil, `invalid boolean value "maybe" for -admin`, ""},
+		{"user create password flag", []string{"user", "create", "--email", "a@example.com", "--password", "hunter2hunter2"}, nil,
+			"flag provided but not defined: -password", ""},
+		{"user create positional", []string{"user", "create", "--email", "a@example.com", "hunter2hunter2"}, nil,
+			`unexpected argument "hunter2hunter2"`, ""},
+		{"keys rotate bad purpose", []string{"keys", "rotate", "--purpose", "encryption"}, nil,
+			`latchkey keys rotate: invalid --purpose "encryption": want signing, rotation or tag`, ""},
+		{"keys revoke without id", []string{"keys", "revoke"}, nil, "latchkey keys revoke: missing ID", ""},
+		{"keys revoke two ids", []string{"keys", "revoke", "sig_a", "sig_b"}, nil, `unexpected argument "sig_b" after ID`, ""},
+		{"keys list bad access ttl", []string{"keys", "list"}, map[string]string{"LATCHKEY_ACCESS_TTL": "soon"}, `latchkey keys list: invalid LATCHKEY_ACCESS_TTL "soon"`, ""},
+		{"keys list master key", []string{"keys", "list"}, map[string]string{"LATCHKEY_MASTER_KEY": short},
+			"invalid LATCHKEY_MASTER_KEY: decodes to 16 bytes", short},
+		{"cleanup argument", []string{"cleanup", "now"}, nil, `latchkey cleanup: unexpected argument "now"`, ""},
+		{"cleanup unknown flag", []string{"cleanup", "--older-than", "1h"}, nil, "flag provided but not defined: -older-than", ""},
+		{"version argument", []string{"version", "--short"}, nil, "latchkey version: flag provided but not defined: -short", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -287,6 +361,14 @@ func TestRuntimeErrors(t *testing.T) {
 	// A database whose keys are sealed with testKey.
 	keyed := filepath.Join(dir, "keyed.db")
 	newEngineDB(t, keyed, testKey)
+	keyedKeyFile, err := keyFilePath(keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emptyDB := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(emptyDB, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	looseKey := filepath.Join(dir, "loose.key")
 	if err := os.WriteFile(looseKey, []byte(testKey), 0o644); err != nil {
 		t.Fatal(err)
@@ -313,6 +395,24 @@ func TestRuntimeErrors(t *testing.T) {
 			"already holds keys sealed with one", ""},
 		{"schema too old", []string{"serve", "--migrate=false", "--database-url", filepath.Join(dir, "fresh.db")}, nil,
 			"is at schema version 0 but this build needs", ""},
+		{"missing introspection secret file", []string{"serve", "--introspection-secret-file", filepath.Join(dir, "nope.secret")}, nil,
+			"introspection secret file: open " + filepath.Join(dir, "nope.secret") + ": no such file", ""},
+		{"introspection secret file readable by others", []string{"serve", "--introspection-secret-file", looseKey}, nil,
+			"introspection secret file " + looseKey + " is accessible by group or others", testKey},
+		// The administrative commands create nothing: not the database, not
+		// its schema, not a master key file.
+		{"user create on a missing database", []string{"user", "create", "--email", "a@example.com", "--database-url", filepath.Join(dir, "typo.db")},
+			map[string]string{"LATCHKEY_MASTER_KEY": testKey},
+			"latchkey user create: database " + filepath.Join(dir, "typo.db") + " does not exist", ""},
+		{"keys list on an old schema", []string{"keys", "list", "--database-url", emptyDB},
+			map[string]string{"LATCHKEY_MASTER_KEY": testKey},
+			"is at schema version 0 but this build needs", ""},
+		{"keys list without a key file", []string{"keys", "list", "--database-url", keyed}, nil,
+			"no master key: --master-key-file and LATCHKEY_MASTER_KEY are not set and the key file for " + keyed + ", " + keyedKeyFile + ", does not exist", ""},
+		{"cleanup with the wrong key", []string{"cleanup", "--database-url", keyed}, map[string]string{"LATCHKEY_MASTER_KEY": otherKey},
+			"latchkey cleanup: the master key from LATCHKEY_MASTER_KEY cannot decrypt the keys in " + keyed, otherKey},
+		{"keys rotate postgres", []string{"keys", "rotate", "--database-url", "postgres://u:hunter2@localhost/latchkey"}, nil,
+			"latchkey keys rotate: PostgreSQL support is not built yet", "hunter2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,6 +436,12 @@ func TestRuntimeErrors(t *testing.T) {
 				t.Errorf("stderr repeats a secret: %q", stderr)
 			}
 		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo.db")); err == nil {
+		t.Errorf("user create made the database it was pointed at by mistake")
+	}
+	if _, err := os.Stat(keyedKeyFile); err == nil {
+		t.Errorf("keys list created a master key file")
 	}
 }
 
@@ -424,7 +530,10 @@ func (s *syncBuffer) String() string {
 
 // server is `latchkey serve` running in-process.
 type server struct {
-	url    string
+	url string
+	// stdout holds what serve printed after its first line, complete once
+	// stop has returned.
+	stdout *syncBuffer
 	stderr *syncBuffer
 	stop   func() int // cancels the context and returns the exit code
 }
@@ -443,16 +552,19 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 		done <- code
 	}()
 	first := make(chan string, 1)
+	stdout := &syncBuffer{}
+	copied := make(chan struct{})
 	go func() {
+		defer close(copied)
 		br := bufio.NewReader(pr)
 		line, _ := br.ReadString('\n')
 		first <- line
-		io.Copy(io.Discard, br) // the hint line, and anything later
+		io.Copy(stdout, br) // the hint line, and anything later
 	}()
 	var once sync.Once
 	code := -1
 	stop := func() int {
-		once.Do(func() { cancel(); code = <-done })
+		once.Do(func() { cancel(); code = <-done; <-copied })
 		return code
 	}
 	t.Cleanup(func() { stop() }) // before the temporary directories go
@@ -462,7 +574,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *server {
 	if m == nil {
 		t.Fatalf("first line of stdout %q; exit %d; stderr:\n%s", line, stop(), stderr)
 	}
-	return &server{url: m[1], stderr: stderr, stop: stop}
+	return &server{url: m[1], stdout: stdout, stderr: stderr, stop: stop}
 }
 
 func get(t *testing.T, url string) (*http.Response, []byte) {
@@ -501,6 +613,11 @@ func TestServe(t *testing.T) {
 
 	if code := srv.stop(); code != 0 {
 		t.Fatalf("exit %d after cancel; stderr:\n%s", code, srv.stderr)
+	}
+	// With no users yet, serve says how to make the first admin, on this
+	// database.
+	if got, want := srv.stdout.String(), "latchkey: no users yet; create the first admin with: latchkey user create --admin --email EMAIL --database-url sqlite:"+db+"\n"; got != want {
+		t.Errorf("after the address serve printed %q, want %q", got, want)
 	}
 
 	// The key file was created in the configuration directory, said so on

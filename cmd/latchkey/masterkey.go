@@ -21,8 +21,8 @@ import (
 // every "bad key" message.
 const masterKeyHint = "want 32 random bytes in base64 (standard or URL alphabet), such as the output of 'openssl rand -base64 32'"
 
-// maxKeyFileSize bounds what is read from a key file: base64 of 32 bytes
-// with a newline is 45 bytes.
+// maxKeyFileSize bounds what is read from a key or secret file: base64 of
+// 32 bytes with a newline is 45 bytes.
 const maxKeyFileSize = 1 << 10
 
 // decodeMasterKey decodes a base64 master key in the standard or URL
@@ -41,43 +41,54 @@ func decodeMasterKey(s string) ([]byte, error) {
 	return nil, errors.New("not base64")
 }
 
-// readKeyFile reads a master key file. It refuses a file that group or
-// others can access, as ssh does for private keys: the master key protects
-// every signing and token key in the database. A missing file yields an
-// error matching fs.ErrNotExist; content that is not a key yields a
-// *usageError.
+// readKeyFile reads a master key file. A missing file yields an error
+// matching fs.ErrNotExist; content that is not a key yields a *usageError.
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := readSecretFile(path, "master key file")
 	if err != nil {
-		return nil, fmt.Errorf("master key file: %w", err)
-	}
-	defer f.Close()
-	// Stat the open file, not the path, so that the mode checked is the mode
-	// of the file read.
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("master key file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("master key file %s is not a regular file", path)
-	}
-	// Windows has no Unix permission bits; its ACLs are left to the operator.
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("master key file %s is accessible by group or others (mode %#o); restrict it with: chmod 600 %s",
-			path, fi.Mode().Perm(), path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("master key file %s: %w", path, err)
-	}
-	if len(b) > maxKeyFileSize {
-		return nil, usagef("invalid master key file %s: too large; %s", path, masterKeyHint)
+		return nil, err
 	}
 	k, err := decodeMasterKey(string(b))
 	if err != nil {
 		return nil, usagef("invalid master key file %s: %v; %s", path, err, masterKeyHint)
 	}
 	return k, nil
+}
+
+// readSecretFile reads a small file holding a secret; what names it in
+// errors ("master key file"). It refuses a file that group or others can
+// access, as ssh does for private keys: the master key protects every
+// signing and token key in the database. A missing file yields an error
+// matching fs.ErrNotExist; a file over 1 KiB, a *usageError. Errors never
+// contain the content.
+func readSecretFile(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close()
+	// Stat the open file, not the path, so that the mode checked is the mode
+	// of the file read.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s %s is not a regular file", what, path)
+	}
+	// Windows has no Unix permission bits; its ACLs are left to the operator.
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s %s is accessible by group or others (mode %#o); restrict it with: chmod 600 %s",
+			what, path, fi.Mode().Perm(), path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	if len(b) > maxKeyFileSize {
+		return nil, usagef("invalid %s %s: larger than %d bytes", what, path, maxKeyFileSize)
+	}
+	return b, nil
 }
 
 // keyFilePath names the key file kept for the SQLite database at dbPath: in

@@ -19,7 +19,7 @@ is needed.`,
 	}
 }
 
-func runMigrate(ctx context.Context, c *cli, s *settings) error {
+func runMigrate(ctx context.Context, m *Main, s *settings) error {
 	db, err := parseDatabaseURL(s.lookup("database-url"))
 	if err != nil {
 		return err
@@ -30,7 +30,7 @@ func runMigrate(ctx context.Context, c *cli, s *settings) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	m.onClose(store.Close)
 	before, _, err := store.MigrationStatus(ctx)
 	if err != nil {
 		return err
@@ -43,9 +43,9 @@ func runMigrate(ctx context.Context, c *cli, s *settings) error {
 		return err
 	}
 	if after == before {
-		fmt.Fprintf(c.stdout, "latchkey migrate: %s is at schema version %d (up to date)\n", db.path, after)
+		fmt.Fprintf(m.Stdout, "latchkey migrate: %s is at schema version %d (up to date)\n", db.path, after)
 	} else {
-		fmt.Fprintf(c.stdout, "latchkey migrate: %s is at schema version %d (was %d)\n", db.path, after, before)
+		fmt.Fprintf(m.Stdout, "latchkey migrate: %s is at schema version %d (was %d)\n", db.path, after, before)
 	}
 	return nil
 }

@@ -9,12 +9,16 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchkey-dev/latchkey"
-	"github.com/latchkey-dev/latchkey/store/sqlite"
+	"github.com/latchkey-dev/latchkey/httpapi"
 )
 
 // shutdownTimeout is how long requests in flight get to finish after SIGINT
@@ -24,17 +28,36 @@ const shutdownTimeout = 10 * time.Second
 // maxGraceText is latchkey.MaxGrace as the help and errors write it.
 var maxGraceText = fmt.Sprintf("%ds", int(latchkey.MaxGrace/time.Second))
 
+// keyReloadInterval is how often serve rereads the keys, so that a signing
+// or tag key added by 'latchkey keys rotate' in another process is loaded
+// well before it activates (Config.KeyPublishLead, 5 minutes by default) and
+// a revoked key stops being used within this interval.
+const keyReloadInterval = 30 * time.Second
+
+// jwksMaxAge is how long verifiers may cache /.well-known/jwks.json at most.
+const jwksMaxAge = 5 * time.Minute
+
+// minIntrospectionSecret is the shortest introspection secret accepted: it
+// is a bearer credential checked online, so it needs at least 128 bits of
+// entropy (ASVS V7), which 32 characters of base64 from a random source
+// comfortably exceed.
+const minIntrospectionSecret = 32
+
 func serveCommand() *command {
 	return &command{
 		name:    "serve",
 		summary: "run the HTTP server",
-		help: `Serve Latchkey over HTTP. This build answers GET /health and
-GET /.well-known/jwks.json; the /v1 API is not built yet.
+		help: `Serve the Latchkey HTTP API: the /v1 routes, /oauth/revoke,
+/oauth/introspect, /.well-known/jwks.json, /health, /health/ready, /metrics
+and /openapi.json.
 
 serve opens the database (applying migrations unless --migrate=false),
 loads its signing and token keys (creating them on the first start), listens
 on --addr and prints "latchkey listening on http://HOST:PORT" to standard
-output. SIGINT or SIGTERM stops it gracefully: requests in flight get up to
+output, followed, while the database has no users, by the command that
+creates the first admin. It rereads the keys every ` + keyReloadInterval.String() + `, so that keys
+added or revoked by 'latchkey keys' in another process take effect. SIGINT
+or SIGTERM stops it gracefully: requests in flight get up to
 ` + shutdownTimeout.String() + `. Logs go to standard error.
 
 Master key: the keys stored in the database are encrypted with a 32-byte
@@ -43,20 +66,20 @@ master key that is never stored there. serve reads it from the file named by
 With neither, for SQLite, serve keeps it in a file named after the database
 (not beside it, so that one backup does not hold both) in
     ` + keyDirForHelp() + `
-creating the file (mode 0600) on the first start and reusing it afterwards.
-Key files that group or others can access are refused. Losing the key makes
-the database unusable: back it up, apart from the database.`,
+creating the file (mode 0600) on the first start and reusing it afterwards;
+the other commands use the same file but never create it. Key files that
+group or others can access are refused. Losing the key makes the database
+unusable: back it up, apart from the database.`,
 		options: []option{
 			{name: "addr", arg: "HOST:PORT", env: "LATCHKEY_ADDR", def: "127.0.0.1:8080",
 				usage: "Address to listen on. Port 0 picks a free port."},
 			databaseOption,
-			{name: "master-key-file", arg: "PATH",
-				usage: `File holding the base64 master key (mode 0600 or stricter). Without it,
-LATCHKEY_MASTER_KEY holds the key itself; without either, see "Master key".`},
+			masterKeyOption,
 			{name: "admin-email", arg: "EMAIL", env: "LATCHKEY_ADMIN_EMAIL",
-				usage: "Email of the first admin. Checked to be an email address; not used yet."},
-			{name: "access-ttl", arg: "DURATION", env: "LATCHKEY_ACCESS_TTL", def: "15m",
-				usage: "Lifetime of access tokens."},
+				usage: `The account registered with this email through POST /v1/users becomes an
+admin (compared without regard to case). Whoever registers it first gets
+admin rights, so register it at once, or use 'latchkey user create --admin'.`},
+			accessTTLOption,
 			{name: "refresh-idle-ttl", arg: "DURATION", env: "LATCHKEY_REFRESH_IDLE_TTL", def: "168h",
 				usage: `How long a refresh token stays valid unused; each refresh renews it, never
 past the session's absolute deadline.`},
@@ -67,10 +90,28 @@ past the session's absolute deadline.`},
 same client, gets the current one instead of counting as reuse (concurrent
 tabs, retries after a lost response). 0s to ` + maxGraceText + `; 0 disables it.`},
 			{name: "dev", env: "LATCHKEY_DEV", def: "false",
-				usage: "Development mode: human-readable text logs at debug level instead of JSON."},
+				usage: `Development mode: human-readable text logs at debug level instead of JSON,
+and the refresh cookie without Secure for requests that arrive on a
+loopback address (plain http://localhost).`},
+			{name: "trusted-proxies", arg: "CIDRS", env: "LATCHKEY_TRUSTED_PROXIES",
+				usage: `Comma-separated networks or addresses of reverse proxies (10.0.0.0/8,
+192.0.2.7, fd00::/8) whose X-Forwarded-For is believed for the client
+address used by rate limits and security events. Default none: the peer
+address is the client's.`},
+			{name: "cors-origins", arg: "ORIGINS", env: "LATCHKEY_CORS_ORIGINS",
+				usage: `Comma-separated origins (scheme://host[:port], no path, such as
+https://app.example.com) allowed to call the API from a browser with
+credentials. Cookie endpoints refuse cross-site requests from anyone else.
+Default none.`},
+			{name: "introspection-secret-file", arg: "PATH", secretEnv: "LATCHKEY_INTROSPECTION_SECRET",
+				usage: `File holding a secret (at least ` + fmt.Sprint(minIntrospectionSecret) + ` characters, such as the output of
+'openssl rand -base64 32'; mode 0600 or stricter) that lets resource
+servers call POST /oauth/introspect with "Authorization: Bearer SECRET"
+instead of an admin access token. Without it, LATCHKEY_INTROSPECTION_SECRET
+holds the secret itself. Default none: introspection needs an admin token.`},
 			{name: "redis-url", arg: "URL", env: "LATCHKEY_REDIS_URL",
 				usage: `Redis for shared rate limits (redis://, rediss:// or unix://). Accepted but
-not used yet.`},
+not used yet: rate limits are kept in this process.`},
 			{name: "migrate", def: "true",
 				usage: `Apply pending migrations before serving. With --migrate=false a database
 whose schema is older than this build is refused; run 'latchkey migrate'.`},
@@ -90,18 +131,21 @@ func keyDirForHelp() string {
 
 // serveConfig is serve's validated configuration.
 type serveConfig struct {
-	addr           string
-	db             database
-	masterKey      []byte // nil: use the database's key file
-	keySource      string // where masterKey came from, for messages
-	adminEmail     string
-	accessTTL      time.Duration
-	refreshIdleTTL time.Duration
-	sessionMaxAge  time.Duration
-	grace          time.Duration // latchkey.GraceDisabled for 0
-	dev            bool
-	redisURL       string
-	migrate        bool
+	addr                string
+	db                  database
+	masterKey           []byte // nil: use the database's key file
+	keySource           string // where masterKey came from, for messages
+	adminEmail          string
+	accessTTL           time.Duration
+	refreshIdleTTL      time.Duration
+	sessionMaxAge       time.Duration
+	grace               time.Duration // latchkey.GraceDisabled for 0
+	dev                 bool
+	trustedProxies      []netip.Prefix
+	corsOrigins         []string
+	introspectionSecret string
+	redisURL            string
+	migrate             bool
 }
 
 // parseServeConfig validates every setting before anything is opened, so
@@ -159,6 +203,13 @@ func parseServeConfig(s *settings) (*serveConfig, error) {
 	}
 	cfg.adminEmail = v
 
+	if cfg.trustedProxies, err = parseTrustedProxies(s.lookup("trusted-proxies")); err != nil {
+		return nil, err
+	}
+	if cfg.corsOrigins, err = parseOrigins(s.lookup("cors-origins")); err != nil {
+		return nil, err
+	}
+
 	v, src = s.lookup("redis-url")
 	if v != "" {
 		u, err := url.Parse(v)
@@ -168,38 +219,124 @@ func parseServeConfig(s *settings) (*serveConfig, error) {
 	}
 	cfg.redisURL = v
 
-	// The key file is read now, not after the database is opened, so that a
-	// bad key fails before anything is created.
-	if s.set["master-key-file"] {
-		path := s.string("master-key-file")
-		if path == "" {
-			return nil, usagef("invalid --master-key-file: empty path")
+	// Secrets are read now, not after the database is opened, so that a bad
+	// one fails before anything is created.
+	secret, src, ok, err := s.secret("introspection-secret-file", "introspection secret file")
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		// A trailing newline from a file or a here-document is not part of
+		// the secret a resource server sends.
+		cfg.introspectionSecret = strings.TrimSpace(string(secret))
+		if n := utf8.RuneCountInString(cfg.introspectionSecret); n < minIntrospectionSecret {
+			return nil, usagef("invalid introspection secret from %s: %d characters, want at least %d (such as the output of 'openssl rand -base64 32')",
+				src, n, minIntrospectionSecret)
 		}
-		if cfg.masterKey, err = readKeyFile(path); err != nil {
-			return nil, err
-		}
-		cfg.keySource = "--master-key-file " + path
-	} else if v := s.getenv("LATCHKEY_MASTER_KEY"); v != "" {
-		if cfg.masterKey, err = decodeMasterKey(v); err != nil {
-			return nil, usagef("invalid LATCHKEY_MASTER_KEY: %v; %s", err, masterKeyHint)
-		}
-		cfg.keySource = "LATCHKEY_MASTER_KEY"
+	}
+	if cfg.masterKey, cfg.keySource, err = masterKey(s); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
 
-func runServe(ctx context.Context, c *cli, s *settings) error {
+// parseTrustedProxies parses a comma-separated list of CIDR networks and
+// addresses; an address stands for itself alone.
+func parseTrustedProxies(v, src string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		var p netip.Prefix
+		var err error
+		if strings.Contains(item, "/") {
+			p, err = netip.ParsePrefix(item)
+		} else {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(item); err == nil && a.Zone() == "" {
+				// A zone (fe80::1%eth0) would be dropped here, and the
+				// address would then match on every interface.
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if err != nil || !p.IsValid() {
+			return nil, usagef("invalid %s: %q is not an IP address or CIDR network (write 10.0.0.0/8,192.0.2.7)", src, item)
+		}
+		// The server compares client addresses unmapped (::ffff:10.1.2.3 is
+		// 10.1.2.3), so an IPv4-mapped network is written as IPv4 here.
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// parseOrigins parses a comma-separated list of web origins (RFC 6454) and
+// returns them as browsers send them in the Origin header, which the server
+// compares byte for byte: scheme and host in lower case, the default port
+// left out.
+func parseOrigins(v, src string) ([]string, error) {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		bad := func(why string) error {
+			return usagef("invalid %s: %q %s (write an origin like https://app.example.com)", src, item, why)
+		}
+		if item == "*" || item == "null" {
+			// Credentials cannot be shared with any origin, nor with
+			// sandboxed documents and file:// pages, which send "null".
+			return nil, bad("is not allowed: name each origin")
+		}
+		u, err := url.Parse(item)
+		if err != nil || !u.IsAbs() || u.Opaque != "" {
+			return nil, bad("is not an origin")
+		}
+		if u.Scheme != "https" && u.Scheme != "http" {
+			return nil, bad("is not an http or https origin")
+		}
+		if u.Hostname() == "" {
+			return nil, bad("has no host")
+		}
+		if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.HasSuffix(item, "#") {
+			return nil, bad("has more than scheme, host and port")
+		}
+		host, port := strings.ToLower(u.Hostname()), u.Port()
+		if u.Port() == "" && strings.HasSuffix(u.Host, ":") {
+			return nil, bad("has an empty port")
+		}
+		if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+			port = ""
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		origin := u.Scheme + "://" + host
+		if port != "" {
+			origin += ":" + port
+		}
+		out = append(out, origin)
+	}
+	return out, nil
+}
+
+func runServe(ctx context.Context, m *Main, s *settings) error {
 	cfg, err := parseServeConfig(s)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(c.stderr, cfg.dev)
+	logger := newLogger(m.Stderr, cfg.dev)
 
 	store, err := openStore(ctx, cfg.db, !cfg.migrate)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	m.onClose(store.Close)
 	current, latest, err := store.MigrationStatus(ctx)
 	if err != nil {
 		return err
@@ -218,7 +355,7 @@ func runServe(ctx context.Context, c *cli, s *settings) error {
 			return err
 		}
 		if created {
-			fmt.Fprintf(c.stderr, "latchkey: created master key %s (keep it safe; losing it makes the database unusable)\n", path)
+			fmt.Fprintf(m.Stderr, "latchkey: created master key %s (keep it safe; losing it makes the database unusable)\n", path)
 		}
 		key, keySource = k, "key file "+path
 	}
@@ -232,18 +369,38 @@ func runServe(ctx context.Context, c *cli, s *settings) error {
 		Logger:         logger,
 	})
 	if errors.Is(err, latchkey.ErrWrongMasterKey) {
-		return fmt.Errorf("the master key from %s cannot decrypt the keys in %s: it is not the key this database was created with", keySource, cfg.db.path)
+		return wrongKeyError(keySource, cfg.db.path)
 	}
 	if err != nil {
 		return err
 	}
+	api, err := httpapi.New(engine, httpapi.Options{
+		Logger:              logger,
+		Dev:                 cfg.dev,
+		AdminEmail:          cfg.adminEmail,
+		TrustedProxies:      cfg.trustedProxies,
+		CORSOrigins:         cfg.corsOrigins,
+		IntrospectionSecret: cfg.introspectionSecret,
+		// A new signing key is published Config.KeyPublishLead before it
+		// signs; a cache that outlived the lead could meet a kid it has not
+		// fetched.
+		JWKSMaxAge: min(jwksMaxAge, engine.Config().KeyPublishLead),
+	})
+	if err != nil {
+		return err
+	}
+
+	// Asked before listening, so that the hint follows the address at once
+	// (a failure only loses the hint).
+	_, users, err := engine.ListUsers(ctx, latchkey.UserQuery{Limit: 1})
+	noUsers := err == nil && users == 0
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err // "listen tcp 127.0.0.1:8080: bind: address already in use"
 	}
 	srv := &http.Server{
-		Handler: newHandler(engine),
+		Handler: api,
 		// Slow clients must not hold connections open: the header timeout
 		// stops slowloris, the others bound a request and an idle keep-alive.
 		ReadHeaderTimeout: 5 * time.Second,
@@ -256,10 +413,24 @@ func runServe(ctx context.Context, c *cli, s *settings) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
+	// The reloader stops, and is waited for, before Run returns and Close
+	// closes the store under it.
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	reloadDone := make(chan struct{})
+	go func() {
+		defer close(reloadDone)
+		reloadKeys(reloadCtx, engine, logger, keyReloadInterval)
+	}()
+	defer func() { stopReload(); <-reloadDone }()
+
 	logger.Info("latchkey started", "addr", ln.Addr().String(), "database", cfg.db.path,
-		"schema_version", current, "master_key", keySource)
-	fmt.Fprintf(c.stdout, "latchkey listening on http://%s\n", ln.Addr())
-	fmt.Fprintln(c.stdout, "latchkey: creating the first admin ('latchkey user create --admin') is not built yet")
+		"schema_version", current, "master_key", keySource,
+		"trusted_proxies", len(cfg.trustedProxies), "cors_origins", len(cfg.corsOrigins),
+		"introspection_secret", cfg.introspectionSecret != "")
+	fmt.Fprintf(m.Stdout, "latchkey listening on http://%s\n", ln.Addr())
+	if noUsers {
+		fmt.Fprintf(m.Stdout, "latchkey: no users yet; create the first admin with: %s\n", firstAdminCommand(s, cfg))
+	}
 
 	select {
 	case err := <-serveErr:
@@ -278,24 +449,52 @@ func runServe(ctx context.Context, c *cli, s *settings) error {
 	return nil
 }
 
+// reloadKeys rereads the engine's keys every interval until ctx is done. A
+// failure keeps the keys already loaded and is logged: the next tick tries
+// again.
+func reloadKeys(ctx context.Context, e *latchkey.Engine, logger *slog.Logger, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.ReloadKeys(ctx); err != nil && ctx.Err() == nil {
+				logger.Warn("reload keys", "err", err)
+			}
+		}
+	}
+}
+
+// firstAdminCommand is the user create command line that reaches the
+// database serve runs on, for the hint serve prints.
+func firstAdminCommand(s *settings, cfg *serveConfig) string {
+	cmd := "latchkey user create --admin --email EMAIL"
+	if cfg.db.path != filepath.Clean(strings.TrimPrefix(databaseOption.def, "sqlite:")) {
+		cmd += " --database-url " + shellQuote("sqlite:"+cfg.db.path)
+	}
+	if s.set["master-key-file"] {
+		cmd += " --master-key-file " + shellQuote(s.string("master-key-file"))
+	}
+	return cmd
+}
+
+// shellQuote quotes v for a POSIX shell when it needs quoting.
+func shellQuote(v string) string {
+	safe := v != "" && strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./:@%+=,-", r))
+	}) < 0
+	if safe {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
 // newLogger logs JSON, for log collectors, or text in development.
 func newLogger(w io.Writer, dev bool) *slog.Logger {
 	if dev {
 		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
-}
-
-// openStore opens the store the database URL names.
-func openStore(ctx context.Context, db database, skipMigrations bool) (*sqlite.Store, error) {
-	if db.postgres {
-		return nil, errors.New("PostgreSQL support is not built yet; use a sqlite: database URL for now")
-	}
-	// The database holds password hashes and the sealed keys: create it
-	// readable by its owner only. SQLite gives the -wal and -shm files the
-	// database file's mode.
-	if f, err := os.OpenFile(db.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
-		f.Close()
-	}
-	return sqlite.Open(ctx, db.path, sqlite.Options{SkipMigrations: skipMigrations})
 }
