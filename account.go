@@ -89,12 +89,14 @@ func (e *Engine) Login(ctx context.Context, email, password string, mode Mode, d
 			return nil, fmt.Errorf("latchkey: login: %w", err)
 		}
 	}
-	phc := e.dummyHash
-	if u != nil {
-		phc = u.PasswordHash
-	}
 	var ok, stale bool
-	if err := e.pool.do(ctx, func() { ok, stale = checkPassword(password, phc, e.cfg.PasswordParams) }); err != nil {
+	if err := e.pool.do(ctx, func() {
+		phc := e.dummy()
+		if u != nil {
+			phc = u.PasswordHash
+		}
+		ok, stale = checkPassword(password, phc, e.cfg.PasswordParams)
+	}); err != nil {
 		return nil, err
 	}
 	now := e.now()

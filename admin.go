@@ -86,15 +86,29 @@ func (e *Engine) ChangeEmail(ctx context.Context, userID uuid.UUID, currentPassw
 	return u, nil
 }
 
-// Revocations returns up to limit sessions revoked after cursor, for the
-// revocation feed that verifiers poll.
+// RevocationFeedDelay is how old a revocation must be before the feed serves
+// it. A revocation's time is taken before its transaction commits (which may
+// wait on a lock) and by an instance whose clock may be up to MaxClockSkew
+// off, so a fresher entry could still be joined by one that sorts before it;
+// serving only settled entries means a cursor never skips one.
+const RevocationFeedDelay = MaxClockSkew + 13*time.Second
+
+// Revocations returns up to limit sessions revoked after cursor and at least
+// RevocationFeedDelay ago, oldest first, for the revocation feed that
+// verifiers poll.
 func (e *Engine) Revocations(ctx context.Context, after RevocationCursor, limit int) ([]*Session, error) {
-	if limit <= 0 || limit > 1000 {
+	if limit <= 0 || limit > 1001 {
 		return nil, invalid("limit", "must be between 1 and 1000")
 	}
 	ss, err := e.store.RevokedSince(ctx, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("latchkey: revocations: %w", err)
+	}
+	settled := e.now().Add(-RevocationFeedDelay)
+	for i, s := range ss {
+		if s.RevokedAt.After(settled) {
+			return ss[:i], nil
+		}
 	}
 	return ss, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +15,9 @@ import (
 // GraceDisabled, as Config.Grace, turns the grace window off: any second use
 // of a rotated refresh token is treated as reuse.
 const GraceDisabled time.Duration = -1
+
+// DefaultKeyPublishLead is Config.KeyPublishLead's default.
+const DefaultKeyPublishLead = 5 * time.Minute
 
 // MaxGrace is the longest grace window Config accepts.
 const MaxGrace = 60 * time.Second
@@ -111,7 +115,7 @@ func (c *Config) setDefaults() error {
 	if err := dur(&c.SessionMaxAge, 30*24*time.Hour, "session_max_age"); err != nil {
 		return err
 	}
-	if err := dur(&c.KeyPublishLead, 5*time.Minute, "key_publish_lead"); err != nil {
+	if err := dur(&c.KeyPublishLead, DefaultKeyPublishLead, "key_publish_lead"); err != nil {
 		return err
 	}
 	if err := dur(&c.EventRetention, 90*24*time.Hour, "event_retention"); err != nil {
@@ -166,10 +170,13 @@ func (c *Config) setDefaults() error {
 // concurrent use; any number of engines (in one process or many) may share
 // one store.
 type Engine struct {
-	store     Store
-	cfg       Config
-	keys      *keyManager
-	pool      *hashPool
+	store Store
+	cfg   Config
+	keys  *keyManager
+	pool  *hashPool
+	// dummyHash is made on first use, so that tools that never sign anyone
+	// in (keys, cleanup) do not pay for a full-cost hash at start.
+	dummyOnce sync.Once
 	dummyHash string
 	log       *slog.Logger
 }
@@ -196,12 +203,19 @@ func New(ctx context.Context, store Store, cfg Config) (*Engine, error) {
 	if err := e.keys.ensure(ctx); err != nil {
 		return nil, err
 	}
-	// Unknown emails are checked against this hash so that a sign-in costs the
-	// same whether or not the account exists.
-	dummy := make([]byte, 32)
-	rand.Read(dummy)
-	e.dummyHash = hashPassword(string(dummy), cfg.PasswordParams)
 	return e, nil
+}
+
+// dummy returns the hash that unknown emails are checked against, so that a
+// sign-in costs the same whether or not the account exists. It is made with
+// the current parameters.
+func (e *Engine) dummy() string {
+	e.dummyOnce.Do(func() {
+		b := make([]byte, 32)
+		rand.Read(b)
+		e.dummyHash = hashPassword(string(b), e.cfg.PasswordParams)
+	})
+	return e.dummyHash
 }
 
 // now reads the engine's clock at the precision the stores keep.

@@ -81,7 +81,7 @@ An unknown or already revoked ID exits with status 1.
 
 // defaultKeyPublishLead is latchkey.Config's default KeyPublishLead, which
 // the CLI does not change (a test checks that the two agree).
-const defaultKeyPublishLead = 5 * time.Minute
+const defaultKeyPublishLead = latchkey.DefaultKeyPublishLead
 
 // keyPublishLeadText is defaultKeyPublishLead as the help writes it.
 func keyPublishLeadText() string {

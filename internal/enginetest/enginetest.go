@@ -152,6 +152,7 @@ func Run(t *testing.T, open Open) {
 		{"Login", testLogin},
 		{"Register", testRegister},
 		{"RehashOnLogin", testRehash},
+		{"RevocationFeed", testRevocationFeed},
 		{"Cleanup", testCleanup},
 		{"KeysSurviveRestart", testKeysSurviveRestart},
 		{"RotateSigningKey", testRotateSigningKey},
@@ -898,5 +899,35 @@ func testRehash(t *testing.T, open Open) {
 	}
 	if _, err := up.Login(env.Ctx, u.Email, Password, latchkey.ModeCookie, Browser); err != nil {
 		t.Fatalf("login with the upgraded hash: %v", err)
+	}
+}
+
+// testRevocationFeed serves a revocation only once it has settled, in order,
+// and pages by cursor.
+func testRevocationFeed(t *testing.T, open Open) {
+	env := NewEnv(t, open, nil)
+	u := env.User("feed@example.com")
+	a := env.Login(u, latchkey.ModeCookie, Browser)
+	b := env.Login(u, latchkey.ModeCookie, Browser)
+	if err := env.Engine.Logout(env.Ctx, string(a.RefreshToken), Browser); err != nil {
+		t.Fatal(err)
+	}
+	env.Clock.Advance(time.Second)
+	if err := env.Engine.Logout(env.Ctx, string(b.RefreshToken), Browser); err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.Engine.Revocations(env.Ctx, latchkey.RevocationCursor{}, 10)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("fresh revocations served: %d, %v; want none until they settle", len(got), err)
+	}
+	env.Clock.Advance(latchkey.RevocationFeedDelay - time.Second)
+	got, _ = env.Engine.Revocations(env.Ctx, latchkey.RevocationCursor{}, 10)
+	if len(got) != 1 || got[0].ID != a.SessionID {
+		t.Fatalf("after the first settled: %d entries, want session a", len(got))
+	}
+	env.Clock.Advance(time.Second)
+	next, _ := env.Engine.Revocations(env.Ctx, latchkey.RevocationCursor{At: got[0].RevokedAt, ID: got[0].ID}, 10)
+	if len(next) != 1 || next[0].ID != b.SessionID {
+		t.Fatalf("from the cursor: %d entries, want session b", len(next))
 	}
 }
