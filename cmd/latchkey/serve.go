@@ -19,6 +19,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/httpapi"
+	"github.com/latchkey-dev/latchkey/httpapi/redislimit"
 )
 
 // shutdownTimeout is how long requests in flight get to finish after SIGINT
@@ -110,8 +111,9 @@ servers call POST /oauth/introspect with "Authorization: Bearer SECRET"
 instead of an admin access token. Without it, LATCHKEY_INTROSPECTION_SECRET
 holds the secret itself. Default none: introspection needs an admin token.`},
 			{name: "redis-url", arg: "URL", env: "LATCHKEY_REDIS_URL",
-				usage: `Redis for shared rate limits (redis://, rediss:// or unix://). Accepted but
-not used yet: rate limits are kept in this process.`},
+				usage: `Redis for shared rate limits (redis://, rediss:// or unix://), so that
+every instance enforces one limit per client and account. Default none: each
+process keeps its own limits. serve refuses to start if Redis does not answer.`},
 			{name: "migrate", def: "true",
 				usage: `Apply pending migrations before serving. With --migrate=false a database
 whose schema is older than this build is refused; run 'latchkey migrate'.`},
@@ -374,7 +376,17 @@ func runServe(ctx context.Context, m *Main, s *settings) error {
 	if err != nil {
 		return err
 	}
+	var limiter httpapi.Limiter
+	if cfg.redisURL != "" {
+		l, client, err := redislimit.Open(ctx, cfg.redisURL)
+		if err != nil {
+			return fmt.Errorf("rate limits: %s: %w", redactURL(cfg.redisURL), errors.Unwrap(err))
+		}
+		defer client.Close()
+		limiter = l
+	}
 	api, err := httpapi.New(engine, httpapi.Options{
+		Limiter:             limiter,
 		Logger:              logger,
 		Dev:                 cfg.dev,
 		AdminEmail:          cfg.adminEmail,

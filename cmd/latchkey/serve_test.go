@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -172,5 +173,38 @@ func TestParseTrustedProxies(t *testing.T) {
 		if _, err := parseTrustedProxies(bad, "--trusted-proxies"); err == nil {
 			t.Errorf("parseTrustedProxies(%q) accepted it", bad)
 		}
+	}
+}
+
+// TestServeRedis checks --redis-url: an unreachable Redis stops serve with
+// one line and exit 1; a reachable one (LATCHKEY_TEST_REDIS_URL) backs the
+// rate limits.
+func TestServeRedis(t *testing.T) {
+	isolate(t)
+	db := filepath.Join(t.TempDir(), "latchkey.db")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close() // nothing listens here now
+	code, _, stderr := runCLI(t, t.Context(), map[string]string{"LATCHKEY_DATABASE_URL": "sqlite:" + db},
+		"serve", "--addr", "127.0.0.1:0", "--redis-url", "redis://"+closed+"/0")
+	if lines := strings.Split(strings.TrimSpace(stderr), "\n"); code != 1 || !strings.Contains(lines[len(lines)-1], "rate limits") {
+		t.Fatalf("unreachable Redis: exit %d, want 1 with a line on rate limits; stderr %q", code, stderr)
+	}
+
+	url := os.Getenv("LATCHKEY_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("LATCHKEY_TEST_REDIS_URL not set; skipping the reachable-Redis half")
+	}
+	srv := startServe(t, map[string]string{"LATCHKEY_DATABASE_URL": "sqlite:" + db, "LATCHKEY_REDIS_URL": url})
+	res, body := do(t, http.MethodPost, srv.url+"/v1/auth/login", http.Header{"Content-Type": {"application/json"}},
+		`{"email":"nobody@example.com","password":"wrong password"}`)
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("login through a Redis-limited server: %s %s, want 401", res.Status, body)
+	}
+	if code := srv.stop(); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, srv.stderr)
 	}
 }
