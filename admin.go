@@ -50,39 +50,67 @@ func (e *Engine) DeleteUser(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
-// ChangeEmail changes the user's email after checking the current password
-// (ASVS V6: changing an authentication identifier needs re-authentication).
-// It returns ErrInvalidCredentials, a *ValidationError, ErrEmailTaken or
-// ErrNotFound. The new address starts unverified.
-func (e *Engine) ChangeEmail(ctx context.Context, userID uuid.UUID, currentPassword, email string) (*User, error) {
-	canon, err := normalizeEmail(email)
-	if err != nil {
-		return nil, err
+// AccountUpdate is a change a user makes to its own account. Nil fields are
+// left as they are; changing the email needs CurrentPassword (ASVS V6:
+// changing an authentication identifier needs re-authentication), and the
+// new address starts unverified.
+type AccountUpdate struct {
+	FullName        *string
+	Email           *string
+	CurrentPassword string
+}
+
+// UpdateAccount checks every field of up before it writes any, then applies
+// them in one write: a request with one bad field changes nothing. It returns
+// a *ValidationError, ErrInvalidCredentials (wrong current password),
+// ErrEmailTaken or ErrNotFound.
+func (e *Engine) UpdateAccount(ctx context.Context, userID uuid.UUID, up AccountUpdate) (*User, error) {
+	var p UserPatch
+	if up.FullName != nil {
+		name, err := validateFullName(*up.FullName)
+		if err != nil {
+			return nil, err
+		}
+		p.FullName = &name
 	}
 	u, err := e.store.UserByID(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("latchkey: change email: %w", err)
+		return nil, fmt.Errorf("latchkey: update account: %w", err)
 	}
-	password, perr := normalizePassword(currentPassword)
-	var ok bool
-	if err := e.pool.do(ctx, func() { ok, _ = checkPassword(password, u.PasswordHash, e.cfg.PasswordParams) }); err != nil {
-		return nil, err
+	if up.Email != nil {
+		canon, err := normalizeEmail(*up.Email)
+		if err != nil {
+			return nil, err
+		}
+		if up.CurrentPassword == "" {
+			return nil, invalid("current_password", "is required to change the email")
+		}
+		password, perr := normalizePassword(up.CurrentPassword)
+		var ok bool
+		if err := e.pool.do(ctx, func() { ok, _ = checkPassword(password, u.PasswordHash, e.cfg.PasswordParams) }); err != nil {
+			return nil, err
+		}
+		if !ok || perr != nil {
+			return nil, ErrInvalidCredentials
+		}
+		if canon != u.Email {
+			unverified := false
+			p.Email, p.IsVerified = &canon, &unverified
+		}
 	}
-	if !ok || perr != nil {
-		return nil, ErrInvalidCredentials
-	}
-	if canon == u.Email {
+	if p == (UserPatch{}) {
 		return u, nil
 	}
-	unverified := false
-	u, err = e.store.UpdateUser(ctx, userID, UserPatch{Email: &canon, IsVerified: &unverified}, e.now())
+	u, err = e.store.UpdateUser(ctx, userID, p, e.now())
 	if errors.Is(err, ErrEmailTaken) {
 		return nil, ErrEmailTaken
 	}
 	if err != nil {
-		return nil, fmt.Errorf("latchkey: change email: %w", err)
+		return nil, fmt.Errorf("latchkey: update account: %w", err)
 	}
-	e.event(ctx, &Event{UserID: userID, Kind: EventEmailChanged})
+	if p.Email != nil {
+		e.event(ctx, &Event{UserID: userID, Kind: EventEmailChanged})
+	}
 	return u, nil
 }
 

@@ -260,6 +260,7 @@ func (s *Server) authed(h handlerFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
+		setUserID(r.Context(), p.User.ID.String())
 		return h(w, r.WithContext(withPrincipal(r.Context(), p)))
 	}
 }
@@ -306,6 +307,12 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	p := principalFrom(r.Context())
 	if err := s.e.ChangePassword(r.Context(), p.User.ID, p.Claims.SessionID, req.CurrentPassword, req.NewPassword,
 		s.device(r, "", "")); err != nil {
+		// The engine names its argument "password"; the client sent
+		// "new_password", and that is the field to point at.
+		var ve *latchkey.ValidationError
+		if errors.As(err, &ve) && ve.Field == "password" {
+			return &latchkey.ValidationError{Field: "new_password", Reason: ve.Reason, Err: ve.Err}
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -13,8 +13,9 @@ import (
 )
 
 type reqInfo struct {
-	id   string
-	code string // the problem code, for the log line
+	id     string
+	code   string // the problem code, for the log line
+	userID string // the authenticated caller, for the log line
 }
 
 const reqInfoKey ctxKey = 100
@@ -29,6 +30,14 @@ func requestID(ctx context.Context) string {
 func setErrorCode(ctx context.Context, code string) {
 	if ri, _ := ctx.Value(reqInfoKey).(*reqInfo); ri != nil {
 		ri.code = code
+	}
+}
+
+// setUserID records the authenticated caller for the log line: handlers see
+// the principal in a derived context that the middleware cannot.
+func setUserID(ctx context.Context, id string) {
+	if ri, _ := ctx.Value(reqInfoKey).(*reqInfo); ri != nil {
+		ri.userID = id
 	}
 }
 
@@ -117,8 +126,8 @@ func (s *Server) middleware(next *http.ServeMux) http.Handler {
 			if ri.code != "" {
 				attrs = append(attrs, "code", ri.code)
 			}
-			if p := principalFrom(r.Context()); p != nil {
-				attrs = append(attrs, "user_id", p.User.ID.String())
+			if ri.userID != "" {
+				attrs = append(attrs, "user_id", ri.userID)
 			}
 			s.log.InfoContext(r.Context(), "request", attrs...)
 		}()
@@ -163,14 +172,20 @@ func (h *headerOnly) WriteHeader(code int)        { h.status = code }
 // cors answers preflights and sets the CORS headers for allowed origins. It
 // reports whether the request has been answered.
 func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	if len(s.opts.CORSOrigins) == 0 {
+		return false
+	}
+	// Every answer depends on Origin once CORS is on, including those to
+	// other origins or none: a shared cache must not hand a response made
+	// without the CORS headers (a cacheable JWKS, say) to an allowed origin.
+	h := w.Header()
+	h.Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
 	if origin == "" || !slices.Contains(s.opts.CORSOrigins, origin) {
 		return false
 	}
-	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Add("Vary", "Origin")
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, X-Device-ID, X-Device-Name")

@@ -151,4 +151,3 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
-

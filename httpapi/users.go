@@ -66,20 +66,10 @@ func (s *Server) patchMe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := principalFrom(r.Context())
-	u := p.User
-	var err error
-	if req.Email != nil {
-		if req.CurrentPassword == "" {
-			return &latchkey.ValidationError{Field: "current_password", Reason: "is required to change the email"}
-		}
-		if u, err = s.e.ChangeEmail(r.Context(), u.ID, req.CurrentPassword, *req.Email); err != nil {
-			return err
-		}
-	}
-	if req.FullName != nil {
-		if u, err = s.e.UpdateProfile(r.Context(), u.ID, *req.FullName); err != nil {
-			return err
-		}
+	u, err := s.e.UpdateAccount(r.Context(), p.User.ID, latchkey.AccountUpdate{FullName: req.FullName,
+		Email: req.Email, CurrentPassword: req.CurrentPassword})
+	if err != nil {
+		return err
 	}
 	return writeJSON(w, http.StatusOK, userJSON(u))
 }
