@@ -139,10 +139,21 @@ func (s *settings) positiveDuration(name string) (time.Duration, error) {
 
 // database is where the store lives, parsed from --database-url.
 type database struct {
-	// postgres is set for postgres:// and postgresql:// URLs.
+	// postgres is set for postgres:// and postgresql:// URLs, and url is
+	// then the URL.
 	postgres bool
+	url      string
 	// path is the SQLite file.
 	path string
+}
+
+// name is how messages refer to the database: the SQLite path, or the
+// PostgreSQL URL without its password.
+func (d database) name() string {
+	if d.postgres {
+		return redactURL(d.url)
+	}
+	return d.path
 }
 
 // sqliteExts are the file extensions that make a bare path a SQLite
@@ -158,7 +169,7 @@ func parseDatabaseURL(v, src string) (database, error) {
 	lower := strings.ToLower(v)
 	for _, p := range []string{"postgres://", "postgresql://"} {
 		if strings.HasPrefix(lower, p) {
-			return database{postgres: true}, nil
+			return database{postgres: true, url: v}, nil
 		}
 	}
 	path, ok := "", false
@@ -232,8 +243,9 @@ var databaseOption = option{
 	usage: `Database to use: sqlite:PATH, sqlite://PATH (sqlite:///abs/path.db for an
 absolute path) or a bare PATH ending in .db, .sqlite or .sqlite3. A relative
 PATH is relative to the working directory. serve and migrate create a
-missing file; the other commands need it to exist. postgres:// URLs are
-recognised but PostgreSQL support is not built yet.`,
+missing file; the other commands need it to exist. Or a PostgreSQL URL
+(postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...), which many instances
+may share; it needs the master key (no key file is made for it).`,
 }
 
 // masterKeyOption is --master-key-file, shared by every command that opens

@@ -380,10 +380,11 @@ func TestRuntimeErrors(t *testing.T) {
 		want   string
 		secret string
 	}{
-		{"postgres", []string{"serve", "--database-url", "postgres://u:hunter2@localhost/latchkey"}, nil,
-			"latchkey serve: PostgreSQL support is not built yet", "hunter2"},
-		{"postgres migrate", nil, map[string]string{"LATCHKEY_DATABASE_URL": "postgresql://localhost/latchkey"},
-			"latchkey migrate: PostgreSQL support is not built yet", ""},
+		// Port 1 on loopback: nothing listens there.
+		{"postgres unreachable", []string{"serve", "--database-url", "postgres://u:hunter2@127.0.0.1:1/latchkey"},
+			map[string]string{"LATCHKEY_MASTER_KEY": testKey}, "latchkey serve: postgres: ", "hunter2"},
+		{"postgres migrate", nil, map[string]string{"LATCHKEY_DATABASE_URL": "postgresql://127.0.0.1:1/latchkey"},
+			"latchkey migrate: postgres: ", ""},
 		{"missing key file", []string{"serve", "--master-key-file", filepath.Join(dir, "nope.key")}, nil,
 			"no such file", ""},
 		{"key file readable by others", []string{"serve", "--master-key-file", looseKey}, nil,
@@ -411,8 +412,8 @@ func TestRuntimeErrors(t *testing.T) {
 			"no master key: --master-key-file and LATCHKEY_MASTER_KEY are not set and the key file for " + keyed + ", " + keyedKeyFile + ", does not exist", ""},
 		{"cleanup with the wrong key", []string{"cleanup", "--database-url", keyed}, map[string]string{"LATCHKEY_MASTER_KEY": otherKey},
 			"latchkey cleanup: the master key from LATCHKEY_MASTER_KEY cannot decrypt the keys in " + keyed, otherKey},
-		{"keys rotate postgres", []string{"keys", "rotate", "--database-url", "postgres://u:hunter2@localhost/latchkey"}, nil,
-			"latchkey keys rotate: PostgreSQL support is not built yet", "hunter2"},
+		{"keys rotate postgres", []string{"keys", "rotate", "--database-url", "postgres://u:hunter2@127.0.0.1:1/latchkey"},
+			map[string]string{"LATCHKEY_MASTER_KEY": testKey}, "latchkey keys rotate: postgres: ", "hunter2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

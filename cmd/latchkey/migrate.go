@@ -43,9 +43,9 @@ func runMigrate(ctx context.Context, m *Main, s *settings) error {
 		return err
 	}
 	if after == before {
-		fmt.Fprintf(m.Stdout, "latchkey migrate: %s is at schema version %d (up to date)\n", db.path, after)
+		fmt.Fprintf(m.Stdout, "latchkey migrate: %s is at schema version %d (up to date)\n", db.name(), after)
 	} else {
-		fmt.Fprintf(m.Stdout, "latchkey migrate: %s is at schema version %d (was %d)\n", db.path, after, before)
+		fmt.Fprintf(m.Stdout, "latchkey migrate: %s is at schema version %d (was %d)\n", db.name(), after, before)
 	}
 	return nil
 }

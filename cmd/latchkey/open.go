@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkey-dev/latchkey"
+	"github.com/latchkey-dev/latchkey/store/postgres"
 	"github.com/latchkey-dev/latchkey/store/sqlite"
 )
 
@@ -30,11 +31,18 @@ func masterKey(s *settings) (key []byte, source string, err error) {
 	return key, source, nil
 }
 
+// cliStore is what the commands need of either backend.
+type cliStore interface {
+	latchkey.Store
+	Migrate(ctx context.Context) error
+	MigrationStatus(ctx context.Context) (current, latest int64, err error)
+}
+
 // openStore opens the store the database URL names, creating a missing
 // SQLite file (serve and migrate).
-func openStore(ctx context.Context, db database, skipMigrations bool) (*sqlite.Store, error) {
+func openStore(ctx context.Context, db database, skipMigrations bool) (cliStore, error) {
 	if db.postgres {
-		return nil, errors.New("PostgreSQL support is not built yet; use a sqlite: database URL for now")
+		return postgres.Open(ctx, db.url, postgres.Options{SkipMigrations: skipMigrations})
 	}
 	// The database holds password hashes and the sealed keys: create it
 	// readable by its owner only. SQLite gives the -wal and -shm files the
@@ -66,15 +74,17 @@ func openEngine(ctx context.Context, m *Main, s *settings, opts engineOptions) (
 	if err != nil {
 		return nil, err
 	}
-	if db.postgres {
-		return nil, errors.New("PostgreSQL support is not built yet; use a sqlite: database URL for now")
+	if db.postgres && key == nil {
+		return nil, usagef("a PostgreSQL database needs the master key: set LATCHKEY_MASTER_KEY or --master-key-file")
 	}
-	if _, err := os.Stat(db.path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("database %s does not exist; 'latchkey serve' or 'latchkey migrate' creates it", db.path)
-	} else if err != nil {
-		return nil, err
+	if !db.postgres {
+		if _, err := os.Stat(db.path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist; 'latchkey serve' or 'latchkey migrate' creates it", db.path)
+		} else if err != nil {
+			return nil, err
+		}
 	}
-	store, err := sqlite.Open(ctx, db.path, sqlite.Options{SkipMigrations: true})
+	store, err := openStore(ctx, db, true)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +94,7 @@ func openEngine(ctx context.Context, m *Main, s *settings, opts engineOptions) (
 		return nil, err
 	}
 	if current < latest {
-		return nil, fmt.Errorf("%s is at schema version %d but this build needs %d; run 'latchkey migrate' first", db.path, current, latest)
+		return nil, fmt.Errorf("%s is at schema version %d but this build needs %d; run 'latchkey migrate' first", db.name(), current, latest)
 	}
 	if key == nil {
 		path, err := keyFilePath(db.path)
@@ -103,7 +113,7 @@ func openEngine(ctx context.Context, m *Main, s *settings, opts engineOptions) (
 	}
 	e, err := latchkey.New(ctx, store, latchkey.Config{MasterKey: key, AccessTTL: opts.accessTTL})
 	if errors.Is(err, latchkey.ErrWrongMasterKey) {
-		return nil, wrongKeyError(keySource, db.path)
+		return nil, wrongKeyError(keySource, db.name())
 	}
 	return e, err
 }

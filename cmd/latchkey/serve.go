@@ -20,6 +20,7 @@ import (
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/httpapi"
 	"github.com/latchkey-dev/latchkey/httpapi/redislimit"
+	"github.com/redis/go-redis/v9"
 )
 
 // shutdownTimeout is how long requests in flight get to finish after SIGINT
@@ -239,6 +240,11 @@ func parseServeConfig(s *settings) (*serveConfig, error) {
 	if cfg.masterKey, cfg.keySource, err = masterKey(s); err != nil {
 		return nil, err
 	}
+	if cfg.db.postgres && cfg.masterKey == nil {
+		// Many instances share a PostgreSQL database: there is no one
+		// machine to keep a key file on, so the key must be given.
+		return nil, usagef("a PostgreSQL database needs the master key: set LATCHKEY_MASTER_KEY or --master-key-file")
+	}
 	return cfg, nil
 }
 
@@ -344,14 +350,13 @@ func runServe(ctx context.Context, m *Main, s *settings) error {
 		return err
 	}
 	if current < latest {
-		return fmt.Errorf("%s is at schema version %d but this build needs %d; run 'latchkey migrate' first", cfg.db.path, current, latest)
+		return fmt.Errorf("%s is at schema version %d but this build needs %d; run 'latchkey migrate' first", cfg.db.name(), current, latest)
 	}
 
 	key, keySource := cfg.masterKey, cfg.keySource
 	if key == nil {
-		// Only SQLite gets here: PostgreSQL is refused by openStore, and
-		// when it is built it must refuse to start without a key, since
-		// there is no single machine to keep a key file on.
+		// Only SQLite gets here: parseServeConfig refuses PostgreSQL without
+		// a key, since there is no single machine to keep a key file on.
 		k, path, created, err := loadOrCreateKeyFile(ctx, store, cfg.db.path)
 		if err != nil {
 			return err
@@ -371,13 +376,15 @@ func runServe(ctx context.Context, m *Main, s *settings) error {
 		Logger:         logger,
 	})
 	if errors.Is(err, latchkey.ErrWrongMasterKey) {
-		return wrongKeyError(keySource, cfg.db.path)
+		return wrongKeyError(keySource, cfg.db.name())
 	}
 	if err != nil {
 		return err
 	}
 	var limiter httpapi.Limiter
 	if cfg.redisURL != "" {
+		// go-redis logs to standard error on its own; route it to ours.
+		redis.SetLogger(redisLogger{logger})
 		l, client, err := redislimit.Open(ctx, cfg.redisURL)
 		if err != nil {
 			return fmt.Errorf("rate limits: %s: %w", redactURL(cfg.redisURL), errors.Unwrap(err))
@@ -435,7 +442,7 @@ func runServe(ctx context.Context, m *Main, s *settings) error {
 	}()
 	defer func() { stopReload(); <-reloadDone }()
 
-	logger.Info("latchkey started", "addr", ln.Addr().String(), "database", cfg.db.path,
+	logger.Info("latchkey started", "addr", ln.Addr().String(), "database", cfg.db.name(),
 		"schema_version", current, "master_key", keySource,
 		"trusted_proxies", len(cfg.trustedProxies), "cors_origins", len(cfg.corsOrigins),
 		"introspection_secret", cfg.introspectionSecret != "")
@@ -483,7 +490,10 @@ func reloadKeys(ctx context.Context, e *latchkey.Engine, logger *slog.Logger, in
 // database serve runs on, for the hint serve prints.
 func firstAdminCommand(s *settings, cfg *serveConfig) string {
 	cmd := "latchkey user create --admin --email EMAIL"
-	if cfg.db.path != filepath.Clean(strings.TrimPrefix(databaseOption.def, "sqlite:")) {
+	switch {
+	case cfg.db.postgres:
+		cmd += " --database-url " + shellQuote(redactURL(cfg.db.url))
+	case cfg.db.path != filepath.Clean(strings.TrimPrefix(databaseOption.def, "sqlite:")):
 		cmd += " --database-url " + shellQuote("sqlite:"+cfg.db.path)
 	}
 	if s.set["master-key-file"] {
@@ -509,4 +519,12 @@ func newLogger(w io.Writer, dev bool) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// redisLogger sends go-redis's own messages (connection retries) to the
+// server's logger at debug level instead of standard error.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
