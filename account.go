@@ -139,7 +139,12 @@ func (e *Engine) openSession(ctx context.Context, u *User, mode Mode, d Device, 
 	rand.Read(secret[:])
 	s := e.newSession(u, mode, d, now, rotID, rotKey, secret)
 	sid := s.ID
-	if err := e.store.CreateSession(ctx, s); err != nil {
+	if err := e.store.CreateSession(ctx, s, u.TokenVersion); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// The account changed (password, logout-all, deactivation)
+			// while the password was being checked: this sign-in lost.
+			return nil, ErrInvalidCredentials
+		}
 		return nil, fmt.Errorf("latchkey: open session: %w", err)
 	}
 	e.event(ctx, &Event{At: now, UserID: u.ID, SessionID: sid, Kind: EventSignIn, IP: d.IP, UserAgent: d.UserAgent})

@@ -43,9 +43,13 @@ type Store interface {
 	// ErrNotFound for an unknown id and ErrEmailTaken for a clashing email.
 	UpdateUser(ctx context.Context, id uuid.UUID, p UserPatch, now time.Time) (*User, error)
 
-	// CreateSession inserts s. It returns ErrNotFound if s.UserID does not
-	// exist.
-	CreateSession(ctx context.Context, s *Session) error
+	// CreateSession inserts s only if its user exists and still has token
+	// version userVersion, in one statement; otherwise it returns ErrNotFound
+	// and writes nothing. A sign-in reads the user, spends tens of
+	// milliseconds on the password hash, then opens the session: the
+	// condition stops a sign-in that raced a password change, logout-all or
+	// deactivation (each bumps the version) from leaving a live session.
+	CreateSession(ctx context.Context, s *Session, userVersion int64) error
 	// SessionByID returns the session, or ErrNotFound.
 	SessionByID(ctx context.Context, id uuid.UUID) (*Session, error)
 	// RotateSession is the refresh token's happy path: one conditional write

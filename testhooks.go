@@ -76,7 +76,7 @@ func (e *Engine) openSessionDirect(ctx context.Context, spec testhooks.SessionSp
 	rand.Read(secret[:])
 	s := e.newSession(u, mode, d, t0, rotID, rotKey, secret)
 	s.IdleDeadline = minTime(idle, s.AbsoluteDeadline)
-	if err := e.store.CreateSession(ctx, s); err != nil {
+	if err := e.store.CreateSession(ctx, s, u.TokenVersion); err != nil {
 		return nil, nil, fmt.Errorf("latchkey: test session: %w", err)
 	}
 	tok := &refreshToken{sessionID: s.ID, secret: secret}

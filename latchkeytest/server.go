@@ -5,6 +5,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/latchkey-dev/latchkey/httpapi"
 )
@@ -27,7 +28,7 @@ type ServerOption func(*serverConfig)
 
 type serverConfig struct {
 	engine []EngineOption
-	api    func(*httpapi.Options)
+	api    []func(*httpapi.Options)
 }
 
 // WithEngine passes options to the server's NewEngine.
@@ -36,15 +37,18 @@ func WithEngine(opts ...EngineOption) ServerOption {
 }
 
 // WithAPI adjusts the httpapi options (rate limits, CORS origins, admin
-// email, …) before the server starts.
+// email, …) before the server starts. Several WithAPI options apply in
+// order.
 func WithAPI(f func(*httpapi.Options)) ServerOption {
-	return func(c *serverConfig) { c.api = f }
+	return func(c *serverConfig) { c.api = append(c.api, f) }
 }
 
 // NewServer starts the API on httptest over NewEngine's temporary database
-// and closes it when the test ends. It runs in development mode, so the
-// refresh cookie is sent without Secure over the loopback connection and an
-// ordinary cookie jar keeps it.
+// and closes it when the test ends. Its engine's clock starts at the real
+// time (so that /health/ready agrees with the database) and moves only when
+// advanced. It runs in development mode, so the refresh cookie is sent
+// without Secure over the loopback connection and an ordinary cookie jar
+// keeps it.
 func NewServer(tb testing.TB, opts ...ServerOption) *Server {
 	tb.Helper()
 	var c serverConfig
@@ -52,9 +56,12 @@ func NewServer(tb testing.TB, opts ...ServerOption) *Server {
 		o(&c)
 	}
 	e := NewEngine(tb, c.engine...)
+	// The server's clock starts at the real time, not Start: /health/ready
+	// compares it with the database's and would report the skew.
+	e.Clock.Set(time.Now().UTC().Truncate(time.Second))
 	o := httpapi.Options{Dev: true}
-	if c.api != nil {
-		c.api(&o)
+	for _, f := range c.api {
+		f(&o)
 	}
 	api, err := httpapi.New(e.Engine, o)
 	if err != nil {

@@ -153,6 +153,7 @@ func Run(t *testing.T, open Open) {
 		{"Register", testRegister},
 		{"RehashOnLogin", testRehash},
 		{"RevocationFeed", testRevocationFeed},
+		{"SignInRacingLogoutAll", testSignInRace},
 		{"Cleanup", testCleanup},
 		{"KeysSurviveRestart", testKeysSurviveRestart},
 		{"RotateSigningKey", testRotateSigningKey},
@@ -930,4 +931,25 @@ func testRevocationFeed(t *testing.T, open Open) {
 	if len(next) != 1 || next[0].ID != b.SessionID {
 		t.Fatalf("from the cursor: %d entries, want session b", len(next))
 	}
+}
+
+// testSignInRace puts a logout-all (as a password change or deactivation
+// would) between a sign-in's password check and its session insert: the
+// sign-in must fail and leave no session behind.
+func testSignInRace(t *testing.T, open Open) {
+	env := NewEnv(t, open, nil)
+	u := env.User("race@example.com")
+	env.Spy.BeforeCreateSession(func() {
+		env.Spy.BeforeCreateSession(nil)
+		if _, err := env.Engine.LogoutAll(env.Ctx, u.ID, Browser); err != nil {
+			t.Errorf("LogoutAll: %v", err)
+		}
+	})
+	_, err := env.Engine.Login(env.Ctx, u.Email, Password, latchkey.ModeCookie, Browser)
+	wantErr(t, "sign-in overtaken by logout-all", err, latchkey.ErrInvalidCredentials)
+	if ss, _ := env.Engine.Sessions(env.Ctx, u.ID); len(ss) != 0 {
+		t.Fatalf("%d sessions survived logout-all", len(ss))
+	}
+	// The next sign-in, at the new version, works.
+	env.Login(u, latchkey.ModeCookie, Browser)
 }

@@ -25,6 +25,8 @@ type spyState struct {
 	mu    sync.Mutex
 	// beforeRotate, if set, runs before each RotateSession reaches the store.
 	beforeRotate func()
+	// beforeCreateSession, if set, runs before each CreateSession.
+	beforeCreateSession func()
 	// loseRotations makes RotateSession run and then roll back, as if the
 	// commit were lost after the client got its answer.
 	loseRotations bool
@@ -43,6 +45,14 @@ func (s *Spy) BeforeRotate(f func()) {
 	s.st.mu.Lock()
 	defer s.st.mu.Unlock()
 	s.st.beforeRotate = f
+}
+
+// BeforeCreateSession sets a hook run before every CreateSession, to put a
+// concurrent change between a sign-in's password check and its insert.
+func (s *Spy) BeforeCreateSession(f func()) {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	s.st.beforeCreateSession = f
 }
 
 // LoseRotations makes the following rotations roll back after returning their
@@ -109,9 +119,15 @@ func (s *Spy) UpdateUser(ctx context.Context, id uuid.UUID, p latchkey.UserPatch
 }
 
 // CreateSession implements latchkey.Store.
-func (s *Spy) CreateSession(ctx context.Context, x *latchkey.Session) error {
+func (s *Spy) CreateSession(ctx context.Context, x *latchkey.Session, userVersion int64) error {
 	s.count()
-	return s.inner.CreateSession(ctx, x)
+	s.st.mu.Lock()
+	before := s.st.beforeCreateSession
+	s.st.mu.Unlock()
+	if before != nil {
+		before()
+	}
+	return s.inner.CreateSession(ctx, x, userVersion)
 }
 
 // SessionByID implements latchkey.Store.

@@ -51,18 +51,25 @@ func scanSessions(rows pgx.Rows) ([]*latchkey.Session, error) {
 }
 
 // CreateSession implements latchkey.Store.
-func (s *Store) CreateSession(ctx context.Context, x *latchkey.Session) error {
+func (s *Store) CreateSession(ctx context.Context, x *latchkey.Session, userVersion int64) error {
 	var reason any
 	if x.RevokeReason != "" {
 		reason = string(x.RevokeReason)
 	}
+	var inserted int64
 	err := s.write(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		// The EXISTS reads the user row as of the statement; a concurrent
+		// version bump that commits first makes it false under READ
+		// COMMITTED, and one that commits later revokes this session (it
+		// sees the row through the foreign key).
+		tag, err := q.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
+			WHERE EXISTS (SELECT 1 FROM users WHERE id = $2 AND token_version = $21)`,
 			x.ID, x.UserID, string(x.Mode), int64(x.Generation), x.CurrentHash, x.NextHash, nullTime(x.RotatedAt),
 			x.RotatedUserAgent, x.RotatedDeviceID, x.CreatedAt, x.LastUsedAt, x.IdleDeadline,
 			x.AbsoluteDeadline, nullTime(x.RevokedAt), reason, x.RotationKeyID, x.DeviceID, x.DeviceName,
-			x.UserAgent, x.IPAddress)
+			x.UserAgent, x.IPAddress, userVersion)
+		inserted = tag.RowsAffected()
 		return err
 	})
 	if sqlState(err) == codeForeignKeyViolation {
@@ -70,6 +77,9 @@ func (s *Store) CreateSession(ctx context.Context, x *latchkey.Session) error {
 	}
 	if err != nil {
 		return fmt.Errorf("postgres: create session %s: %w", x.ID, err)
+	}
+	if inserted == 0 {
+		return fmt.Errorf("postgres: create session: user %s at token version %d: %w", x.UserID, userVersion, latchkey.ErrNotFound)
 	}
 	return nil
 }

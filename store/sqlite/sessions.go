@@ -41,22 +41,23 @@ func scanSession(row scanner) (*latchkey.Session, error) {
 }
 
 // CreateSession implements latchkey.Store.
-func (s *Store) CreateSession(ctx context.Context, x *latchkey.Session) error {
+func (s *Store) CreateSession(ctx context.Context, x *latchkey.Session, userVersion int64) error {
 	var reason any
 	if x.RevokeReason != "" {
 		reason = string(x.RevokeReason)
 	}
-	_, err := s.writer().ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	res, err := s.writer().ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
+		SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?
+		WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND token_version = ?)`,
 		x.ID[:], x.UserID[:], string(x.Mode), int64(x.Generation), x.CurrentHash, x.NextHash, micros(x.RotatedAt),
 		x.RotatedUserAgent, x.RotatedDeviceID, micros(x.CreatedAt), micros(x.LastUsedAt), micros(x.IdleDeadline),
 		micros(x.AbsoluteDeadline), micros(x.RevokedAt), reason, x.RotationKeyID, x.DeviceID, x.DeviceName,
-		x.UserAgent, x.IPAddress)
-	if isConstraint(err, 787) { // SQLITE_CONSTRAINT_FOREIGNKEY
-		return fmt.Errorf("sqlite: create session: user %s: %w", x.UserID, latchkey.ErrNotFound)
-	}
+		x.UserAgent, x.IPAddress, x.UserID[:], userVersion)
 	if err != nil {
 		return fmt.Errorf("sqlite: create session %s: %w", x.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: create session: user %s at token version %d: %w", x.UserID, userVersion, latchkey.ErrNotFound)
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ func addSession(t *testing.T, s latchkey.Store, userID uuid.UUID, mods ...func(*
 	for _, m := range mods {
 		m(x)
 	}
-	if err := s.CreateSession(t.Context(), x); err != nil {
+	if err := s.CreateSession(t.Context(), x, getUser(t, s, userID).TokenVersion); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 	return x

@@ -14,6 +14,7 @@ import (
 var sessionTests = []test{
 	{"CreateSessionRoundTrip", testCreateSessionRoundTrip},
 	{"CreateSessionUnknownUser", testCreateSessionUnknownUser},
+	{"CreateSessionStaleVersion", testCreateSessionStaleVersion},
 	{"SessionByIDNotFound", testSessionByIDNotFound},
 	{"ListSessionsLiveNewestFirst", testListSessionsLiveNewestFirst},
 	{"ListSessionsNone", testListSessionsNone},
@@ -47,7 +48,7 @@ func testCreateSessionRoundTrip(t *testing.T, s latchkey.Store) {
 		want := *x
 		want.CurrentHash = slices.Clone(x.CurrentHash)
 		want.NextHash = slices.Clone(x.NextHash)
-		if err := s.CreateSession(ctx, x); err != nil {
+		if err := s.CreateSession(ctx, x, u.TokenVersion); err != nil {
 			t.Fatalf("CreateSession: %v", err)
 		}
 		checkSession(t, "SessionByID", getSession(t, s, x.ID), &want)
@@ -61,11 +62,31 @@ func testCreateSessionRoundTrip(t *testing.T, s latchkey.Store) {
 func testCreateSessionUnknownUser(t *testing.T, s latchkey.Store) {
 	addUser(t, s)
 	x := newSession(uuid.Must(uuid.NewV7()))
-	if err := s.CreateSession(t.Context(), x); !errors.Is(err, latchkey.ErrNotFound) {
+	if err := s.CreateSession(t.Context(), x, 0); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Fatalf("CreateSession(unknown user) = %v, want ErrNotFound", err)
 	}
 	if _, err := s.SessionByID(t.Context(), x.ID); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Errorf("SessionByID(rejected session) error = %v, want ErrNotFound", err)
+	}
+}
+
+// testCreateSessionStaleVersion refuses a session for a user whose token
+// version moved on (a password change, logout-all or deactivation raced the
+// sign-in), and accepts one at the current version.
+func testCreateSessionStaleVersion(t *testing.T, s latchkey.Store) {
+	u := addUser(t, s)
+	if _, err := s.UpdateUser(t.Context(), u.ID, latchkey.UserPatch{BumpTokenVersion: true}, base); err != nil {
+		t.Fatal(err)
+	}
+	x := newSession(u.ID)
+	if err := s.CreateSession(t.Context(), x, u.TokenVersion); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Fatalf("CreateSession at a stale token version = %v, want ErrNotFound", err)
+	}
+	if _, err := s.SessionByID(t.Context(), x.ID); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Errorf("SessionByID(rejected session) error = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateSession(t.Context(), x, u.TokenVersion+1); err != nil {
+		t.Fatalf("CreateSession at the current version: %v", err)
 	}
 }
 

@@ -30,7 +30,7 @@ func testTxCommit(t *testing.T, s latchkey.Store) {
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		if err := tx.CreateSession(ctx, x); err != nil {
+		if err := tx.CreateSession(ctx, x, u.TokenVersion); err != nil {
 			return err
 		}
 		if err := tx.AppendEvent(ctx, e); err != nil {
@@ -66,7 +66,7 @@ func testTxRollback(t *testing.T, s latchkey.Store) {
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		if err := tx.CreateSession(ctx, x); err != nil {
+		if err := tx.CreateSession(ctx, x, u.TokenVersion); err != nil {
 			return err
 		}
 		if _, err := tx.UpdateUser(ctx, existing.ID, latchkey.UserPatch{FullName: &name, BumpTokenVersion: true}, base); err != nil {
@@ -123,7 +123,7 @@ func testTxReadsOwnWrites(t *testing.T, s latchkey.Store) {
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return err
 		}
-		if err := tx.CreateSession(ctx, x); err != nil {
+		if err := tx.CreateSession(ctx, x, u.TokenVersion); err != nil {
 			return err
 		}
 		got, err := tx.UserByEmail(ctx, u.Email)
