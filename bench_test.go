@@ -9,6 +9,7 @@ import (
 
 	"github.com/latchkey-dev/latchkey"
 	"github.com/latchkey-dev/latchkey/internal/enginetest"
+	"github.com/latchkey-dev/latchkey/internal/pgtest"
 )
 
 // Benchmarks of the engine on SQLite, beside the primitives they are built
@@ -18,6 +19,9 @@ import (
 // conditional write, and an access token (one Ed25519 signature).
 func BenchmarkRefresh(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) { benchRefresh(b, openSQLite) })
+	b.Run("postgres", func(b *testing.B) {
+		benchRefresh(b, func(tb testing.TB) latchkey.Store { return pgtest.Open(tb) })
+	})
 }
 
 func benchRefresh(b *testing.B, open enginetest.Open) {
@@ -50,7 +54,14 @@ func BenchmarkLogin(b *testing.B) {
 // BenchmarkAuthenticate measures an access-token check: signature, claims
 // and one indexed read of the user and session.
 func BenchmarkAuthenticate(b *testing.B) {
-	env := enginetest.NewEnv(b, openSQLite, nil)
+	b.Run("sqlite", func(b *testing.B) { benchAuthenticate(b, openSQLite) })
+	b.Run("postgres", func(b *testing.B) {
+		benchAuthenticate(b, func(tb testing.TB) latchkey.Store { return pgtest.Open(tb) })
+	})
+}
+
+func benchAuthenticate(b *testing.B, open enginetest.Open) {
+	env := enginetest.NewEnv(b, open, nil)
 	g := env.Login(env.User("bench@example.com"), latchkey.ModeCookie, enginetest.Browser)
 	b.ReportAllocs()
 	for b.Loop() {
