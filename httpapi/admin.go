@@ -103,12 +103,12 @@ func (s *Server) adminPatchUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	if req.Role != nil && !req.Role.Valid() {
+		return &latchkey.ValidationError{Field: "role", Reason: `must be "user" or "admin"`}
+	}
 	me := principalFrom(r.Context()).User
 	if id == me.ID && ((req.Role != nil && *req.Role != latchkey.RoleAdmin) || (req.IsActive != nil && !*req.IsActive)) {
 		return errSelf
-	}
-	if req.Role != nil && !req.Role.Valid() {
-		return &latchkey.ValidationError{Field: "role", Reason: `must be "user" or "admin"`}
 	}
 	u, err := s.e.User(r.Context(), id)
 	if err != nil {

@@ -90,6 +90,13 @@ type loginRequest struct {
 // (username, password) of the original service, or JSON.
 func (s *Server) login(mode latchkey.Mode) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
+		// A cross-site sign-in is refused before anything else: login CSRF
+		// would sign the victim's browser into the attacker's account.
+		if mode == latchkey.ModeCookie {
+			if err := s.sameSite(r); err != nil {
+				return err
+			}
+		}
 		var req loginRequest
 		if isForm(r) {
 			f, err := decodeForm(r)
@@ -110,11 +117,6 @@ func (s *Server) login(mode latchkey.Mode) handlerFunc {
 		}
 		if req.Password == "" {
 			return &latchkey.ValidationError{Field: "password", Reason: "is required"}
-		}
-		if mode == latchkey.ModeCookie {
-			if err := s.sameSite(r); err != nil {
-				return err
-			}
 		}
 		ip := s.clientIP(r)
 		account := strings.ToLower(strings.TrimSpace(email))

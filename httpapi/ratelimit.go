@@ -16,25 +16,30 @@ type Rate struct {
 	Burst     int
 }
 
-// Limits are the API's rate limits. Sign-in and registration are limited per
-// client IP and per (account, IP) pair: an attacker elsewhere can slow down
-// guesses at an account but cannot lock its owner out. Refresh is limited
-// per IP and per session.
+// Limits are the API's rate limits. Sign-in is limited per client IP and per
+// (account, IP) pair: guesses at an account from elsewhere slow the guesser
+// down without locking the owner out (argon2id's cost and the per-IP limit
+// are what slow a guesser spread over many addresses). Registration is
+// limited per IP and per email address, refresh per IP and per session.
 type Limits struct {
-	LoginPerIP        Rate
-	LoginPerAccount   Rate
-	RegisterPerIP     Rate
-	RefreshPerIP      Rate
-	RefreshPerSession Rate
+	LoginPerIP      Rate
+	LoginPerAccount Rate
+	RegisterPerIP   Rate
+	// RegisterPerAccount limits attempts to register one email address,
+	// from anywhere.
+	RegisterPerAccount Rate
+	RefreshPerIP       Rate
+	RefreshPerSession  Rate
 }
 
 // DefaultLimits are generous for people and tight for scripts.
 var DefaultLimits = Limits{
-	LoginPerIP:        Rate{PerMinute: 60, Burst: 30},
-	LoginPerAccount:   Rate{PerMinute: 10, Burst: 10},
-	RegisterPerIP:     Rate{PerMinute: 20, Burst: 10},
-	RefreshPerIP:      Rate{PerMinute: 600, Burst: 120},
-	RefreshPerSession: Rate{PerMinute: 60, Burst: 64},
+	LoginPerIP:         Rate{PerMinute: 60, Burst: 30},
+	LoginPerAccount:    Rate{PerMinute: 10, Burst: 10},
+	RegisterPerIP:      Rate{PerMinute: 20, Burst: 10},
+	RegisterPerAccount: Rate{PerMinute: 5, Burst: 5},
+	RefreshPerIP:       Rate{PerMinute: 600, Burst: 120},
+	RefreshPerSession:  Rate{PerMinute: 60, Burst: 64},
 }
 
 func (l Limits) withDefaults() Limits {
@@ -46,6 +51,7 @@ func (l Limits) withDefaults() Limits {
 	pick(&l.LoginPerIP, DefaultLimits.LoginPerIP)
 	pick(&l.LoginPerAccount, DefaultLimits.LoginPerAccount)
 	pick(&l.RegisterPerIP, DefaultLimits.RegisterPerIP)
+	pick(&l.RegisterPerAccount, DefaultLimits.RegisterPerAccount)
 	pick(&l.RefreshPerIP, DefaultLimits.RefreshPerIP)
 	pick(&l.RefreshPerSession, DefaultLimits.RefreshPerSession)
 	return l

@@ -20,7 +20,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := s.limit(r.Context(), check("register_ip", s.limits.RegisterPerIP, s.clientIP(r))); err != nil {
+	if err := s.limit(r.Context(), check("register_ip", s.limits.RegisterPerIP, s.clientIP(r)),
+		check("register_account", s.limits.RegisterPerAccount, strings.ToLower(strings.TrimSpace(req.Email)))); err != nil {
 		return err
 	}
 	role := latchkey.RoleUser
