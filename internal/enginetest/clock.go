@@ -1,31 +1,18 @@
 package enginetest
 
 import (
-	"sync"
 	"time"
+
+	"github.com/latchkey-dev/latchkey/latchkeytest"
 )
 
-// Clock is a settable clock for the engine's Config.Now.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// Clock is the test kit's settable clock, for the engine's Config.Now.
+type Clock = latchkeytest.Clock
 
-// NewClock returns a clock at a fixed instant.
+// NewClock returns a clock at a fixed instant with a fractional second, so
+// that microsecond truncation is exercised.
 func NewClock() *Clock {
-	return &Clock{now: time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC)}
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	c := &Clock{}
+	c.Set(time.Date(2026, 1, 2, 3, 4, 5, 678901000, time.UTC))
+	return c
 }
