@@ -92,6 +92,11 @@ func (e *Engine) refreshSlow(ctx context.Context, t *refreshToken, mode Mode, d 
 		if err != nil {
 			return nil, err
 		}
+		// Read the clock after the row: the rotation that beat this request
+		// took its time after this request's first reading, and would
+		// otherwise look as if it happened in the future (outside the grace
+		// window), turning a concurrent tab into "reuse".
+		now = e.now()
 		v := e.verify(ctx, s, t, key, now, d)
 		if v.err != nil {
 			return nil, v.err

@@ -172,7 +172,10 @@ func Run(t *testing.T, open Open) {
 // arrived, so they really overlap even on two cores.
 func testConcurrentRefresh(t *testing.T, open Open) {
 	const n = 64
-	env := NewEnv(t, open, nil)
+	// A clock that moves on every reading, as a real one does: the winner's
+	// rotation time is later than some losers' first reading.
+	tick := &tickingClock{now: NewClock().Now()}
+	env := NewEnv(t, open, func(c *latchkey.Config) { c.Now = tick.Now })
 	u := env.User("tabs@example.com")
 	g := env.Login(u, latchkey.ModeCookie, Browser)
 
@@ -952,4 +955,17 @@ func testSignInRace(t *testing.T, open Open) {
 	}
 	// The next sign-in, at the new version, works.
 	env.Login(u, latchkey.ModeCookie, Browser)
+}
+
+// tickingClock advances by a microsecond on every reading.
+type tickingClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *tickingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Microsecond)
+	return c.now
 }
