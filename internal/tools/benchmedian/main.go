@@ -82,7 +82,7 @@ func run(in io.Reader, out io.Writer, baseline string) error {
 		ns, _ := median(name, "ns/op")
 		ratio := "–"
 		if haveBase && base > 0 {
-			ratio = fmt.Sprintf("%.1f", ns/base)
+			ratio = strconv.FormatFloat(ns/base, 'g', 3, 64)
 		}
 		b, _ := median(name, "B/op")
 		a, _ := median(name, "allocs/op")

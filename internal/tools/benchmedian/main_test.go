@@ -16,7 +16,7 @@ PASS`
 	if err := run(strings.NewReader(in), &out, "BenchmarkBaselineSHA256"); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| Refresh/sqlite | 3 | 200 | 20.0 | 64 | 2 |", "| BaselineSHA256 | 1 | 10 | 1.0 | 0 | 0 |"} {
+	for _, want := range []string{"| Refresh/sqlite | 3 | 200 | 20 | 64 | 2 |", "| BaselineSHA256 | 1 | 10 | 1 | 0 | 0 |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
