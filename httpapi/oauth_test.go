@@ -85,7 +85,13 @@ func TestOAuthRevoke(t *testing.T) {
 	t.Run("bad requests", func(t *testing.T) {
 		t.Parallel()
 		srv := latchkeytest.NewServer(t)
-		revoke(t, srv, url.Values{}).problem(t, http.StatusBadRequest, "invalid_request")
+		a := revoke(t, srv, url.Values{})
+		a.problem(t, http.StatusBadRequest, "invalid_request")
+		// OAuth client libraries read RFC 6749's "error" member.
+		var body struct{ Error string }
+		if err := json.Unmarshal(a.body, &body); err != nil || body.Error != "invalid_request" {
+			t.Errorf("error member = %q (%v), want invalid_request", body.Error, err)
+		}
 		send(t, srv, nil, request{method: "POST", path: "/oauth/revoke", json: map[string]string{"token": "x"}}).
 			problem(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
 	})

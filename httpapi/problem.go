@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/latchkey-dev/latchkey"
 )
@@ -13,11 +14,14 @@ import (
 // Detail is kept for clients of the original FastAPI service, which read
 // "detail".
 type Problem struct {
-	Type   string       `json:"type"`
-	Title  string       `json:"title"`
-	Status int          `json:"status"`
-	Detail string       `json:"detail,omitempty"`
-	Code   string       `json:"code"`
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+	// Error is set on the OAuth endpoints only: the RFC 6749 §5.2 code that
+	// RFC 7009 §2.2.1 and OAuth client libraries expect.
+	Error  string       `json:"error,omitempty"`
 	Errors []FieldError `json:"errors,omitempty"`
 }
 
@@ -109,6 +113,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey"`)
 	}
 	p.Title = http.StatusText(p.Status)
+	if strings.HasPrefix(r.URL.Path, "/oauth/") {
+		p.Error = oauthError(p.Status)
+	}
 	setErrorCode(r.Context(), p.Code)
 	writeProblem(w, p)
 }
@@ -118,4 +125,19 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// oauthError is the RFC 6749 §5.2 error code for a status on the OAuth
+// endpoints.
+func oauthError(status int) string {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return "invalid_client"
+	case status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests:
+		return "temporarily_unavailable"
+	case status >= 500:
+		return "server_error"
+	default:
+		return "invalid_request"
+	}
 }
