@@ -44,6 +44,18 @@ func (e *Engine) Refresh(ctx context.Context, token string, mode Mode, d Device)
 	return e.refreshSlow(ctx, t, mode, d, now)
 }
 
+// RefreshTokenSession returns the session id of a refresh token whose tag
+// verifies (one HMAC, no storage call), so that a server can key a
+// per-session rate limit by it: a forged token naming someone else's
+// session id cannot spend that session's budget.
+func (e *Engine) RefreshTokenSession(token string) (uuid.UUID, bool) {
+	t, err := parseToken(token, e.keys.current().tagKeys(e.now()))
+	if err != nil {
+		return uuid.Nil, false
+	}
+	return t.sessionID, true
+}
+
 // rotate performs the conditional write advancing the session from
 // generation from (matching the token's hash against the current hash, or
 // with matchNext against the next hash) to the token's generation + 1.

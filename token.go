@@ -108,19 +108,3 @@ func hashSecret(s [secretLen]byte) []byte {
 	h := sha256.Sum256(s[:])
 	return h[:]
 }
-
-// TokenSessionID returns the session id written in a refresh token WITHOUT
-// verifying the token. It is only fit for keys that an attacker may choose
-// freely, such as a rate-limit bucket; never for a decision about access.
-func TokenSessionID(token string) (uuid.UUID, bool) {
-	if len(token) != tokenTextLen || token[:len(tokenPrefix)] != tokenPrefix {
-		return uuid.Nil, false
-	}
-	b, err := tokenEncoding.DecodeString(token[len(tokenPrefix):])
-	if err != nil || len(b) != tokenBodyLen {
-		return uuid.Nil, false
-	}
-	var id uuid.UUID
-	copy(id[:], b[1:17])
-	return id, true
-}

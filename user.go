@@ -68,8 +68,12 @@ const (
 	maxFullNameLen = 200
 )
 
-// normalizeEmail validates an email address and returns its canonical
-// (trimmed, lower-cased) form.
+// NormalizeEmail validates an email address and returns the canonical form
+// the engine stores and compares (trimmed, lower-cased). Compare emails by
+// this form, byte for byte: strings.EqualFold folds more than the engine
+// does (U+017F "ſ" matches "s"), so it would call two stored accounts equal.
+func NormalizeEmail(email string) (string, error) { return normalizeEmail(email) }
+
 func normalizeEmail(email string) (string, error) {
 	e := strings.ToLower(strings.TrimSpace(email))
 	if e == "" {

@@ -118,8 +118,11 @@ func (s *Server) login(mode latchkey.Mode) handlerFunc {
 		if req.Password == "" {
 			return &latchkey.ValidationError{Field: "password", Reason: "is required"}
 		}
-		ip := s.clientIP(r)
+		ip := rateKeyIP(s.clientIP(r))
 		account := strings.ToLower(strings.TrimSpace(email))
+		if canon, err := latchkey.NormalizeEmail(email); err == nil {
+			account = canon
+		}
 		if err := s.limit(r.Context(), check("login_ip", s.limits.LoginPerIP, ip),
 			check("login_account", s.limits.LoginPerAccount, account, ip)); err != nil {
 			return err
@@ -140,10 +143,43 @@ func (s *Server) login(mode latchkey.Mode) handlerFunc {
 	}
 }
 
+// refreshLimits applies the refresh limits: per client IP, and per session
+// only for a token whose tag verifies, so that a forged token naming a
+// victim's session cannot spend the victim's budget.
 func (s *Server) refreshLimits(r *http.Request, token string) error {
-	sid, _ := latchkey.TokenSessionID(token)
-	return s.limit(r.Context(), check("refresh_ip", s.limits.RefreshPerIP, s.clientIP(r)),
-		check("refresh_session", s.limits.RefreshPerSession, sid))
+	checks := []limitCheck{check("refresh_ip", s.limits.RefreshPerIP, rateKeyIP(s.clientIP(r)))}
+	if sid, ok := s.e.RefreshTokenSession(token); ok {
+		checks = append(checks, check("refresh_session", s.limits.RefreshPerSession, sid))
+	}
+	return s.limit(r.Context(), checks...)
+}
+
+// limitPasswordCheck limits how often a signed-in caller may have its
+// current password checked (change-password, email change): a stolen access
+// token must not become an unlimited password oracle, nor a way to fill the
+// hashing pool.
+func (s *Server) limitPasswordCheck(r *http.Request, p *latchkey.Principal) error {
+	return s.limit(r.Context(), check("password_check", s.limits.LoginPerAccount, p.User.ID))
+}
+
+// refreshCookieValue returns the request's refresh cookie. More than one
+// (a sibling subdomain can plant a second one with a narrower Path, which
+// the browser sends first) is refused rather than guessed at, and the
+// cookies are left alone.
+func refreshCookieValue(r *http.Request) (string, error) {
+	var vals []string
+	for _, c := range r.Cookies() {
+		if c.Name == RefreshCookie {
+			vals = append(vals, c.Value)
+		}
+	}
+	switch {
+	case len(vals) > 1:
+		return "", errorf(http.StatusUnauthorized, "invalid_token", "More than one refresh cookie")
+	case len(vals) == 0 || vals[0] == "":
+		return "", nil
+	}
+	return vals[0], nil
 }
 
 // refreshOutcome counts a refresh by its result.
@@ -170,14 +206,17 @@ func (s *Server) refreshCookie(w http.ResponseWriter, r *http.Request) error {
 	if err := s.sameSite(r); err != nil {
 		return err
 	}
-	c, err := r.Cookie(RefreshCookie)
-	if err != nil || c.Value == "" {
-		return errMissingRefresh
-	}
-	if err := s.refreshLimits(r, c.Value); err != nil {
+	token, err := refreshCookieValue(r)
+	if err != nil {
 		return err
 	}
-	g, err := s.e.Refresh(r.Context(), c.Value, latchkey.ModeCookie, s.device(r, "", ""))
+	if token == "" {
+		return errMissingRefresh
+	}
+	if err := s.refreshLimits(r, token); err != nil {
+		return err
+	}
+	g, err := s.e.Refresh(r.Context(), token, latchkey.ModeCookie, s.device(r, "", ""))
 	s.refreshOutcome(err)
 	if err != nil {
 		if isTokenError(err) {
@@ -225,12 +264,14 @@ func (s *Server) refreshMobile(w http.ResponseWriter, r *http.Request) error {
 // clients, in the body. A token that does not verify changes nothing and
 // still answers 204, so that logout cannot be used to probe tokens.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	token := ""
-	if c, err := r.Cookie(RefreshCookie); err == nil && c.Value != "" {
+	token, err := refreshCookieValue(r)
+	if err != nil {
+		return err
+	}
+	if token != "" {
 		if err := s.sameSite(r); err != nil {
 			return err
 		}
-		token = c.Value
 	} else if r.ContentLength != 0 && r.Header.Get("Content-Type") != "" {
 		var req refreshRequest
 		if err := decodeJSON(r, &req); err != nil {
@@ -241,7 +282,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if token == "" {
 		return errMissingRefresh
 	}
-	err := s.e.Logout(r.Context(), token, s.device(r, "", ""))
+	err = s.e.Logout(r.Context(), token, s.device(r, "", ""))
 	if err != nil && !isTokenError(err) {
 		return err
 	}
@@ -307,6 +348,9 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 		return &latchkey.ValidationError{Field: "current_password", Reason: "is required"}
 	}
 	p := principalFrom(r.Context())
+	if err := s.limitPasswordCheck(r, p); err != nil {
+		return err
+	}
 	if err := s.e.ChangePassword(r.Context(), p.User.ID, p.Claims.SessionID, req.CurrentPassword, req.NewPassword,
 		s.device(r, "", "")); err != nil {
 		// The engine names its argument "password"; the client sent

@@ -47,3 +47,15 @@ func (s *Server) trusted(a netip.Addr) bool {
 	}
 	return false
 }
+
+// rateKeyIP is the address a rate limit counts: an IPv4 address as it is,
+// an IPv6 address by its /64, since one subscriber commonly holds a whole
+// /64 and could otherwise rotate through addresses without limit.
+func rateKeyIP(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}

@@ -20,6 +20,9 @@ type metrics struct {
 	refreshes   *prometheus.CounterVec
 	reuse       prometheus.Counter
 	rateLimited *prometheus.CounterVec
+	// rateLimiterErrors counts checks the shared limiter could not answer
+	// (the in-process fallback decided them).
+	rateLimiterErrors prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, e *latchkey.Engine) (*metrics, error) {
@@ -37,10 +40,12 @@ func newMetrics(reg *prometheus.Registry, e *latchkey.Engine) (*metrics, error) 
 			Help: "Refresh tokens presented again after rotation; each ended a session."}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "latchkey_rate_limited_total",
 			Help: "Requests refused by a rate limit, by limit."}, []string{"limit"}),
+		rateLimiterErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "latchkey_rate_limiter_errors_total",
+			Help: "Rate-limit checks the shared limiter failed to answer; the in-process fallback decided them."}),
 	}
 	queue := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latchkey_password_hash_queue_depth",
 		Help: "Password hashes waiting for a worker."}, func() float64 { return float64(e.HashQueueDepth()) })
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.signIns, m.refreshes, m.reuse, m.rateLimited,
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.signIns, m.refreshes, m.reuse, m.rateLimited, m.rateLimiterErrors,
 		queue, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

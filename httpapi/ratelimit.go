@@ -76,6 +76,9 @@ type bucket struct {
 	seen time.Time
 }
 
+// maxBuckets bounds a MemoryLimiter's memory (about 200 bytes a bucket).
+const maxBuckets = 1 << 20
+
 // NewMemoryLimiter returns an empty in-process limiter.
 func NewMemoryLimiter() *MemoryLimiter { return &MemoryLimiter{buckets: map[string]*bucket{}} }
 
@@ -95,6 +98,20 @@ func (m *MemoryLimiter) Allow(_ context.Context, key string, r Rate) (bool, time
 		m.sweep = now
 	}
 	b, ok := m.buckets[key]
+	if !ok && len(m.buckets) >= maxBuckets {
+		// A spray of keys (addresses, accounts) must not grow memory without
+		// bound: drop the buckets idle for a minute, which are nearly full
+		// again anyway.
+		for k, b := range m.buckets {
+			if now.Sub(b.seen) > time.Minute {
+				delete(m.buckets, k)
+			}
+		}
+		m.sweep = now
+		if len(m.buckets) >= maxBuckets {
+			return false, time.Second, nil
+		}
+	}
 	if !ok {
 		b = &bucket{l: rate.NewLimiter(rate.Limit(r.PerMinute/60), r.Burst)}
 		m.buckets[key] = b
@@ -109,14 +126,18 @@ func (m *MemoryLimiter) Allow(_ context.Context, key string, r Rate) (bool, time
 }
 
 // limit checks each key against its rate and returns a 429 error for the
-// first that is exhausted. A limiter failure lets the request through and is
-// logged: a broken Redis must not take sign-in down.
+// first that is exhausted. If the limiter fails, the in-process fallback
+// decides, so that a broken Redis neither takes sign-in down nor lifts the
+// limits.
 func (s *Server) limit(ctx context.Context, checks ...limitCheck) error {
 	for _, c := range checks {
 		ok, wait, err := s.limiter.Allow(ctx, c.key, c.rate)
 		if err != nil {
-			s.log.WarnContext(ctx, "rate limiter unavailable", "err", err)
-			continue
+			// A shared limiter (Redis) that fails must not switch the
+			// limits off: count in this process instead until it is back.
+			s.log.WarnContext(ctx, "rate limiter unavailable; limiting in process", "err", err)
+			s.metrics.rateLimiterErrors.Inc()
+			ok, wait, _ = s.fallback.Allow(ctx, c.key, c.rate)
 		}
 		if !ok {
 			s.metrics.rateLimited.WithLabelValues(c.name).Inc()

@@ -55,16 +55,17 @@ type Options struct {
 
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
-	e       *latchkey.Engine
-	opts    Options
-	log     *slog.Logger
-	mux     *http.ServeMux
-	handler http.Handler
-	limiter Limiter
-	limits  Limits
-	metrics *metrics
-	routes  []string
-	keys    keyReloader
+	e        *latchkey.Engine
+	opts     Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	limiter  Limiter
+	fallback *MemoryLimiter // decides while limiter fails
+	limits   Limits
+	metrics  *metrics
+	routes   []string
+	keys     keyReloader
 }
 
 // New returns the API for engine e.
@@ -85,9 +86,9 @@ func New(e *latchkey.Engine, opts Options) (*Server, error) {
 		opts.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{e: e, opts: opts, log: opts.Logger, mux: http.NewServeMux(), limits: opts.Limits.withDefaults()}
-	s.limiter = opts.Limiter
+	s.limiter, s.fallback = opts.Limiter, NewMemoryLimiter()
 	if s.limiter == nil {
-		s.limiter = NewMemoryLimiter()
+		s.limiter = s.fallback
 	}
 	m, err := newMetrics(opts.Registry, e)
 	if err != nil {

@@ -20,13 +20,20 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := s.limit(r.Context(), check("register_ip", s.limits.RegisterPerIP, s.clientIP(r)),
+	if err := s.limit(r.Context(), check("register_ip", s.limits.RegisterPerIP, rateKeyIP(s.clientIP(r))),
 		check("register_account", s.limits.RegisterPerAccount, strings.ToLower(strings.TrimSpace(req.Email)))); err != nil {
 		return err
 	}
+	// The admin email is compared in the engine's canonical form, byte for
+	// byte: strings.EqualFold would let a look-alike such as "ſ" for "s"
+	// register a second admin.
 	role := latchkey.RoleUser
-	if s.opts.AdminEmail != "" && strings.EqualFold(strings.TrimSpace(req.Email), s.opts.AdminEmail) {
-		role = latchkey.RoleAdmin
+	if s.opts.AdminEmail != "" {
+		want, err1 := latchkey.NormalizeEmail(s.opts.AdminEmail)
+		got, err2 := latchkey.NormalizeEmail(req.Email)
+		if err1 == nil && err2 == nil && got == want {
+			role = latchkey.RoleAdmin
+		}
 	}
 	u, err := s.e.Register(r.Context(), latchkey.NewUser{Email: req.Email, Password: req.Password, FullName: req.FullName, Role: role})
 	if err != nil {
@@ -67,6 +74,11 @@ func (s *Server) patchMe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := principalFrom(r.Context())
+	if req.Email != nil {
+		if err := s.limitPasswordCheck(r, p); err != nil {
+			return err
+		}
+	}
 	u, err := s.e.UpdateAccount(r.Context(), p.User.ID, latchkey.AccountUpdate{FullName: req.FullName,
 		Email: req.Email, CurrentPassword: req.CurrentPassword})
 	if err != nil {

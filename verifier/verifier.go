@@ -17,6 +17,9 @@ import (
 	"github.com/google/uuid"
 )
 
+// errRedirect refuses redirects of the JWKS and feed fetches.
+var errRedirect = errors.New("verifier: redirects are not followed")
+
 // Errors Verify returns; test with errors.Is. The first three mean the
 // caller must present another token (401); ErrUnavailable means the verifier
 // cannot decide right now (503).
@@ -187,6 +190,13 @@ func New(jwksURL string, opts Options) (*Verifier, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: fetchTimeout}
 	}
+	// Never follow a redirect: one to http:// or another host would send
+	// the feed's bearer token in the clear, or let whoever answers there
+	// choose the keys (RFC 8725 §3.2). A copy, so the caller's client is
+	// left as it is.
+	c := *opts.HTTPClient
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return errRedirect }
+	opts.HTTPClient = &c
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

@@ -207,6 +207,14 @@ func redactURL(v string) string {
 		return v
 	}
 	if u, err := url.Parse(v); err == nil {
+		// PostgreSQL also takes the password as a query parameter.
+		q := u.Query()
+		for _, k := range []string{"password", "sslpassword"} {
+			if q.Has(k) {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
 		return u.Redacted()
 	}
 	return v[:i+3] + "…"

@@ -677,3 +677,16 @@ func jwksKeyID(t *testing.T, base string) string {
 	}
 	return k.KeyID
 }
+
+// TestRedactURL hides a database password wherever the URL carries it.
+func TestRedactURL(t *testing.T) {
+	for in, hidden := range map[string]string{
+		"postgres://app:hunter2@db:5432/latchkey":                     "hunter2",
+		"postgres://app@db/latchkey?password=hunter3&sslmode=require": "hunter3",
+		"postgresql://db/latchkey?sslpassword=hunter4":                "hunter4",
+	} {
+		if got := redactURL(in); strings.Contains(got, hidden) || !strings.Contains(got, "db") {
+			t.Errorf("redactURL(%q) = %q, want the password hidden and the host kept", in, got)
+		}
+	}
+}
