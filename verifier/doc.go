@@ -50,11 +50,13 @@
 // Options.PollInterval and Verify refuses the sessions it lists with
 // ErrRevokedSession. A revoked session id is remembered until its access
 // tokens can no longer be valid (revoked_at + Options.MaxTokenLifetime +
-// leeway). A failed poll keeps what is known and is logged. The feed is
-// ordered by revocation time, which the server stamps before the revocation
-// commits, so an entry can appear behind a cursor already handed out; every
-// minute (or four poll intervals, if longer) a poll therefore rereads the
-// last few minutes of the feed as well. Until the first
+// leeway). A failed poll keeps what is known and is logged; once no poll has
+// succeeded for Options.MaxFeedStaleness (12 poll intervals by default),
+// Verify answers ErrUnavailable rather than go on without revocations. The
+// server serves a revocation only once it has settled
+// (latchkey.RevocationFeedDelay, about 15 s), so that its cursor never skips
+// one; as a second line of defence, every minute (or four poll intervals, if
+// longer) a poll also rereads the last few minutes of the feed. Until the first
 // poll has succeeded Verify answers ErrUnavailable: a verifier that has never
 // read the feed cannot tell a logged-out session from a live one, and
 // failing closed is the safer default.

@@ -131,6 +131,7 @@ func (v *Verifier) PollOnce(ctx context.Context) error {
 	defer v.revMu.Unlock()
 	v.synced = true
 	now = v.now()
+	v.syncedAt = now
 	for sid, until := range v.revoked {
 		if now.After(until) {
 			delete(v.revoked, sid)

@@ -103,6 +103,11 @@ type Options struct {
 	// PollInterval is how often Run reads the feed; default
 	// DefaultPollInterval.
 	PollInterval time.Duration
+	// MaxFeedStaleness is how long Verify keeps trusting what the feed last
+	// said when polls fail: past it, Verify answers ErrUnavailable rather
+	// than silently stop seeing revocations (an outage, or someone blocking
+	// the feed). Default 12 × PollInterval.
+	MaxFeedStaleness time.Duration
 	// MaxTokenLifetime must be at least the server's access-token lifetime:
 	// tokens living longer are refused, and a revoked session is remembered
 	// for this long after its revocation. Default DefaultMaxTokenLifetime.
@@ -150,9 +155,11 @@ type Verifier struct {
 	keys             *keyCache
 	feed             *feed // nil without a revocation feed
 
-	revMu   sync.RWMutex
-	revoked map[uuid.UUID]time.Time // session id → when its tokens are all expired
-	synced  bool                    // the feed has been read to its end once
+	revMu    sync.RWMutex
+	revoked  map[uuid.UUID]time.Time // session id → when its tokens are all expired
+	synced   bool                    // the feed has been read to its end once
+	syncedAt time.Time               // when it was last read to its end
+	maxStale time.Duration           // Options.MaxFeedStaleness
 }
 
 // New returns a Verifier trusting the keys published at jwksURL. It does no
@@ -184,7 +191,10 @@ func New(jwksURL string, opts Options) (*Verifier, error) {
 	if opts.MaxTokenLifetime == 0 {
 		opts.MaxTokenLifetime = DefaultMaxTokenLifetime
 	}
-	if opts.PollInterval < 0 || opts.MaxTokenLifetime < 0 {
+	if opts.MaxFeedStaleness == 0 {
+		opts.MaxFeedStaleness = 12 * opts.PollInterval
+	}
+	if opts.PollInterval < 0 || opts.MaxTokenLifetime < 0 || opts.MaxFeedStaleness < 0 {
 		return nil, errors.New("verifier: Options.PollInterval and Options.MaxTokenLifetime must be positive")
 	}
 	if opts.HTTPClient == nil {
@@ -204,7 +214,8 @@ func New(jwksURL string, opts Options) (*Verifier, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	v := &Verifier{issuer: opts.Issuer, audience: opts.Audience, leeway: opts.Leeway,
-		maxLifetime: opts.MaxTokenLifetime, now: opts.Now, log: opts.Logger, revoked: map[uuid.UUID]time.Time{}}
+		maxLifetime: opts.MaxTokenLifetime, now: opts.Now, log: opts.Logger, revoked: map[uuid.UUID]time.Time{},
+		maxStale: opts.MaxFeedStaleness}
 	v.keys = &keyCache{url: ju.String(), client: opts.HTTPClient, minGap: opts.MinRefetchInterval,
 		now: opts.Now, log: opts.Logger}
 	if opts.RevocationFeedURL != "" {
@@ -336,6 +347,9 @@ func (v *Verifier) checkSession(sid uuid.UUID) error {
 	defer v.revMu.RUnlock()
 	if !v.synced {
 		return fmt.Errorf("%w: the revocation feed has not been read yet", ErrUnavailable)
+	}
+	if age := v.now().Sub(v.syncedAt); age > v.maxStale {
+		return fmt.Errorf("%w: the revocation feed was last read %s ago", ErrUnavailable, age.Round(time.Second))
 	}
 	if _, ok := v.revoked[sid]; ok {
 		return ErrRevokedSession

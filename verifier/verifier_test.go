@@ -275,6 +275,9 @@ func TestExpiredToken(t *testing.T) {
 
 	// Within the leeway the token still passes; past it, it is expired.
 	e.srv.Engine.Clock.Advance(cfg.AccessTTL + verifier.DefaultLeeway - time.Second)
+	if err := v.PollOnce(t.Context()); err != nil { // as Run would have
+		t.Fatal(err)
+	}
 	if _, err := v.Verify(t.Context(), access); err != nil {
 		t.Fatalf("inside the leeway: %v", err)
 	}
@@ -433,6 +436,9 @@ func TestKeyRotationRefetchesOnUnknownKid(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.srv.Engine.Clock.Advance(e.srv.Engine.Config().KeyPublishLead + time.Second)
+	if err := v.PollOnce(t.Context()); err != nil { // as Run would have
+		t.Fatal(err)
+	}
 	newToken, _ := e.signIn(t, u)
 	newClaims, err := v.Verify(t.Context(), newToken)
 	if err != nil {
@@ -814,5 +820,39 @@ func TestFetchKeys(t *testing.T) {
 	}
 	if err := bad.FetchKeys(t.Context()); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("FetchKeys on a wrong URL = %v, want the 404", err)
+	}
+}
+
+// TestStaleFeedStopsVerification: when the feed cannot be read for longer
+// than MaxFeedStaleness, Verify answers ErrUnavailable instead of going on
+// without revocations; a successful poll restores it.
+func TestStaleFeedStopsVerification(t *testing.T) {
+	e := newEnv(t)
+	u := latchkeytest.NewUser(t, e.srv.Engine)
+	access, _ := e.signIn(t, u)
+	opts := e.options()
+	opts.MaxFeedStaleness = time.Minute
+	v := e.newVerifier(t, opts)
+	if err := v.PollOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.feedDown.Store(true)
+	e.srv.Engine.Clock.Advance(59 * time.Second)
+	if err := v.PollOnce(t.Context()); err == nil {
+		t.Fatal("PollOnce succeeded with the feed down")
+	}
+	if _, err := v.Verify(t.Context(), access); err != nil {
+		t.Fatalf("within MaxFeedStaleness: %v", err)
+	}
+	e.srv.Engine.Clock.Advance(2 * time.Second)
+	if _, err := v.Verify(t.Context(), access); !errors.Is(err, verifier.ErrUnavailable) {
+		t.Fatalf("past MaxFeedStaleness: err = %v, want ErrUnavailable", err)
+	}
+	e.feedDown.Store(false)
+	if err := v.PollOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(t.Context(), access); err != nil {
+		t.Fatalf("after the feed came back: %v", err)
 	}
 }
