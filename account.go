@@ -148,7 +148,7 @@ func (e *Engine) openSession(ctx context.Context, u *User, mode Mode, d Device, 
 		return nil, fmt.Errorf("latchkey: open session: %w", err)
 	}
 	e.event(ctx, &Event{At: now, UserID: u.ID, SessionID: sid, Kind: EventSignIn, IP: d.IP, UserAgent: d.UserAgent})
-	access, exp, err := e.issueAccess(u.ID, sid, u.Role, u.TokenVersion, now)
+	access, exp, err := e.issueAccess(u.ID, sid, u.Role, u.TokenVersion, now, s.IdleDeadline)
 	if err != nil {
 		return nil, err
 	}

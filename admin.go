@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +31,10 @@ func (e *Engine) ListUsers(ctx context.Context, q UserQuery) ([]*User, int, erro
 	if q.Limit < 0 || q.Limit > 1000 {
 		return nil, 0, invalid("limit", "must be between 1 and 1000")
 	}
+	// Stored emails are lower-cased by the engine; searching in the same
+	// form keeps the stores from folding case their own ways (SQLite folds
+	// only ASCII).
+	q.Email = strings.ToLower(q.Email)
 	us, n, err := e.store.ListUsers(ctx, q)
 	if err != nil {
 		return nil, 0, fmt.Errorf("latchkey: list users: %w", err)

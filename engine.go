@@ -275,8 +275,11 @@ type Grant struct {
 	Session *Session
 }
 
-func (e *Engine) issueAccess(userID, sessionID uuid.UUID, role Role, version int64, now time.Time) (Token, time.Time, error) {
-	exp := now.Add(e.cfg.AccessTTL)
+// issueAccess signs an access token for the session. Its expiry is capped at
+// the session's idle deadline (which never passes its absolute one): an
+// offline verifier must not accept a token after its session has ended.
+func (e *Engine) issueAccess(userID, sessionID uuid.UUID, role Role, version int64, now, sessionEnds time.Time) (Token, time.Time, error) {
+	exp := minTime(now.Add(e.cfg.AccessTTL), sessionEnds)
 	k := e.keys.current().signer(now)
 	tok, err := signAccessToken(k, &AccessClaims{
 		Issuer: e.cfg.Issuer, Audience: e.cfg.Audience, ClientID: e.cfg.ClientID,

@@ -146,7 +146,9 @@ func (e *Engine) RevokeKey(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("latchkey: revoke key %s: %w", id, err)
 	}
-	return n, e.keys.reload(ctx)
+	// Two revocations that raced may each have counted the other's key as
+	// the one left; ensure makes a new key for any purpose left without one.
+	return n, e.keys.ensure(ctx)
 }
 
 // publishedSigning returns the signing keys the JWKS lists at now: those

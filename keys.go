@@ -137,15 +137,19 @@ func (km *keyManager) ensure(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("latchkey: load keys: %w", err)
 	}
-	have := map[KeyPurpose]bool{}
+	// A purpose whose keys are all revoked (two revocations that raced)
+	// gets a new key too, after the highest sequence number used.
+	usable := map[KeyPurpose]bool{}
+	maxSeq := map[KeyPurpose]int64{}
 	for _, r := range recs {
-		have[r.Purpose] = true
+		usable[r.Purpose] = usable[r.Purpose] || r.RevokedAt.IsZero()
+		maxSeq[r.Purpose] = max(maxSeq[r.Purpose], r.Seq)
 	}
 	for _, p := range []KeyPurpose{KeySigning, KeyRotation, KeyTag} {
-		if have[p] {
+		if usable[p] {
 			continue
 		}
-		if _, err := km.store.InsertKeyIfAbsent(ctx, km.newKeyRecord(p, 1, km.now())); err != nil {
+		if _, err := km.store.InsertKeyIfAbsent(ctx, km.newKeyRecord(p, maxSeq[p]+1, km.now())); err != nil {
 			return fmt.Errorf("latchkey: create %s key: %w", p, err)
 		}
 	}

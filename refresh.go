@@ -81,7 +81,7 @@ func (e *Engine) rotate(ctx context.Context, t *refreshToken, mode Mode, d Devic
 }
 
 func (e *Engine) grant(sid uuid.UUID, gen uint64, secret [secretLen]byte, r *Rotated, now time.Time) (*Grant, error) {
-	access, exp, err := e.issueAccess(r.UserID, sid, r.Role, r.TokenVersion, now)
+	access, exp, err := e.issueAccess(r.UserID, sid, r.Role, r.TokenVersion, now, r.IdleDeadline)
 	if err != nil {
 		return nil, err
 	}

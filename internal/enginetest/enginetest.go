@@ -160,6 +160,7 @@ func Run(t *testing.T, open Open) {
 		{"RevokeSigningKey", testRevokeSigningKey},
 		{"RotationKeys", testRotationKeys},
 		{"TagKeys", testTagKeys},
+		{"AllKeysOfAPurposeRevoked", testAllKeysRevoked},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
@@ -524,8 +525,15 @@ func testAbsoluteExpiry(t *testing.T, open Open) {
 	if want := start.Add(150 * time.Minute).Truncate(time.Microsecond); !s.IdleDeadline.Equal(want) {
 		t.Fatalf("idle deadline %v, want clamped to %v", s.IdleDeadline, want)
 	}
-	env.Clock.Advance(50 * time.Minute)
-	_, err := env.Engine.Refresh(env.Ctx, string(tok), latchkey.ModeCookie, Browser)
+	// An access token never outlives its session: issued 10 minutes before
+	// the absolute deadline, it expires with it, not 15 minutes later.
+	env.Clock.Advance(40 * time.Minute)
+	last := env.Refresh(tok, Browser)
+	if want := start.Add(150 * time.Minute).Truncate(time.Microsecond); !last.AccessExpiresAt.Equal(want) {
+		t.Fatalf("access token expires %v, want the session's end %v", last.AccessExpiresAt, want)
+	}
+	env.Clock.Advance(10 * time.Minute)
+	_, err := env.Engine.Refresh(env.Ctx, string(last.RefreshToken), latchkey.ModeCookie, Browser)
 	wantErr(t, "past the absolute deadline", err, latchkey.ErrExpiredToken)
 }
 

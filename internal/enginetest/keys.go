@@ -182,3 +182,33 @@ func testTagKeys(t *testing.T, open Open) {
 	_, err = env.Engine.Refresh(env.Ctx, string(b.RefreshToken), latchkey.ModeMobile, Phone)
 	wantErr(t, "token tagged two keys back", err, latchkey.ErrInvalidToken)
 }
+
+// testAllKeysRevoked: if racing revocations leave a purpose with no usable
+// key, the next engine (or the revocation itself) makes a new one instead of
+// failing to start.
+func testAllKeysRevoked(t *testing.T, open Open) {
+	env := NewEnv(t, open, nil)
+	keys, err := env.Store.Keys(env.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if k.Purpose == latchkey.KeyTag {
+			if err := env.Store.RevokeKey(env.Ctx, k.ID, env.Clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e2, err := latchkey.New(env.Ctx, env.Store, env.Config)
+	if err != nil {
+		t.Fatalf("New with every tag key revoked: %v", err)
+	}
+	u := env.User("phoenix@example.com")
+	g, err := e2.Login(env.Ctx, u.Email, Password, latchkey.ModeCookie, Browser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e2.Refresh(env.Ctx, string(g.RefreshToken), latchkey.ModeCookie, Browser); err != nil {
+		t.Fatalf("refresh with the new tag key: %v", err)
+	}
+}

@@ -58,13 +58,14 @@ func (s *Store) CreateSession(ctx context.Context, x *latchkey.Session, userVers
 	}
 	var inserted int64
 	err := s.write(ctx, func(q querier) error {
-		// The EXISTS reads the user row as of the statement; a concurrent
-		// version bump that commits first makes it false under READ
-		// COMMITTED, and one that commits later revokes this session (it
-		// sees the row through the foreign key).
+		// FOR SHARE makes the check wait for a concurrent token-version bump
+		// (logout-all, password change, deactivation) to commit and then
+		// re-read the row: an unlocked read would see the old version, insert,
+		// and the bump's revoking UPDATE, which cannot see this uncommitted
+		// row, would miss it.
 		tag, err := q.Exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20
-			WHERE EXISTS (SELECT 1 FROM users WHERE id = $2 AND token_version = $21)`,
+			WHERE EXISTS (SELECT 1 FROM users WHERE id = $2 AND token_version = $21 FOR SHARE)`,
 			x.ID, x.UserID, string(x.Mode), int64(x.Generation), x.CurrentHash, x.NextHash, nullTime(x.RotatedAt),
 			x.RotatedUserAgent, x.RotatedDeviceID, x.CreatedAt, x.LastUsedAt, x.IdleDeadline,
 			x.AbsoluteDeadline, nullTime(x.RevokedAt), reason, x.RotationKeyID, x.DeviceID, x.DeviceName,
