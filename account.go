@@ -111,10 +111,16 @@ func (e *Engine) Login(ctx context.Context, email, password string, mode Mode, d
 		e.event(ctx, ev)
 		return nil, ErrInvalidCredentials
 	}
+	g, err := e.openSession(ctx, u, mode, d, now)
+	if err != nil {
+		return nil, err
+	}
 	if stale {
+		// After the session is open: a sign-in that lost to a password
+		// change must not write the old password's hash back.
 		e.rehash(ctx, u, password)
 	}
-	return e.openSession(ctx, u, mode, d, now)
+	return g, nil
 }
 
 // rehash upgrades a password hash made with older parameters. Failure only
@@ -124,7 +130,7 @@ func (e *Engine) rehash(ctx context.Context, u *User, password string) {
 	if err := e.pool.do(ctx, func() { phc = hashPassword(password, e.cfg.PasswordParams) }); err != nil {
 		return
 	}
-	if _, err := e.store.UpdateUser(ctx, u.ID, UserPatch{PasswordHash: &phc}, e.now()); err != nil {
+	if _, err := e.store.UpdateUser(ctx, u.ID, UserPatch{PasswordHash: &phc, IfPasswordHash: &u.PasswordHash}, e.now()); err != nil {
 		e.log.WarnContext(ctx, "re-hash password", "user_id", u.ID, "err", err)
 		return
 	}
@@ -211,7 +217,14 @@ func (e *Engine) ChangePassword(ctx context.Context, userID, keepSession uuid.UU
 	}
 	now := e.now()
 	return e.store.InTx(ctx, func(tx Store) error {
-		if _, err := tx.UpdateUser(ctx, userID, UserPatch{PasswordHash: &phc, BumpTokenVersion: true}, now); err != nil {
+		// Conditional on the hash the current password was checked against,
+		// so that of two changes racing with the same old password only the
+		// first lands.
+		if _, err := tx.UpdateUser(ctx, userID, UserPatch{PasswordHash: &phc, BumpTokenVersion: true,
+			IfPasswordHash: &u.PasswordHash}, now); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return ErrInvalidCredentials
+			}
 			return fmt.Errorf("latchkey: change password: %w", err)
 		}
 		n, err := tx.RevokeUserSessions(ctx, userID, keepSession, RevokePasswordChanged, now)

@@ -101,6 +101,8 @@ func (e *Engine) UpdateAccount(ctx context.Context, userID uuid.UUID, up Account
 		if canon != u.Email {
 			unverified := false
 			p.Email, p.IsVerified = &canon, &unverified
+			// Only while the password just checked is still the account's.
+			p.IfPasswordHash = &u.PasswordHash
 		}
 	}
 	if p == (UserPatch{}) {
@@ -109,6 +111,9 @@ func (e *Engine) UpdateAccount(ctx context.Context, userID uuid.UUID, up Account
 	u, err = e.store.UpdateUser(ctx, userID, p, e.now())
 	if errors.Is(err, ErrEmailTaken) {
 		return nil, ErrEmailTaken
+	}
+	if errors.Is(err, ErrNotFound) && p.IfPasswordHash != nil {
+		return nil, ErrInvalidCredentials // the password changed meanwhile
 	}
 	if err != nil {
 		return nil, fmt.Errorf("latchkey: update account: %w", err)

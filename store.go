@@ -40,7 +40,9 @@ type Store interface {
 	// It returns ErrNotFound for an unknown id.
 	DeleteUser(ctx context.Context, id uuid.UUID) error
 	// UpdateUser applies p at now and returns the updated user. It returns
-	// ErrNotFound for an unknown id and ErrEmailTaken for a clashing email.
+	// ErrNotFound for an unknown id, or when p.IfPasswordHash is set and the
+	// stored hash differs (nothing written), and ErrEmailTaken for a
+	// clashing email.
 	UpdateUser(ctx context.Context, id uuid.UUID, p UserPatch, now time.Time) (*User, error)
 
 	// CreateSession inserts s only if its user exists and still has token

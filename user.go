@@ -61,6 +61,11 @@ type UserPatch struct {
 	// BumpTokenVersion increases TokenVersion by one, so that access tokens
 	// issued before the change stop working.
 	BumpTokenVersion bool
+	// IfPasswordHash, if set, makes the write conditional: it applies only
+	// while the stored password hash is still this one. A change that
+	// checked the current password must not land after another change of
+	// the password in the meantime.
+	IfPasswordHash *string
 }
 
 const (

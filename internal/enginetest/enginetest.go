@@ -154,6 +154,7 @@ func Run(t *testing.T, open Open) {
 		{"RehashOnLogin", testRehash},
 		{"RevocationFeed", testRevocationFeed},
 		{"SignInRacingLogoutAll", testSignInRace},
+		{"PasswordChangesRacing", testPasswordChangeRace},
 		{"Cleanup", testCleanup},
 		{"KeysSurviveRestart", testKeysSurviveRestart},
 		{"RotateSigningKey", testRotateSigningKey},
@@ -976,4 +977,26 @@ func (c *tickingClock) Now() time.Time {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(time.Microsecond)
 	return c.now
+}
+
+// testPasswordChangeRace puts another password change between a change's
+// check of the current password and its write: the later one must fail, and
+// the password set first stays.
+func testPasswordChangeRace(t *testing.T, open Open) {
+	env := NewEnv(t, open, nil)
+	u := env.User("twice@example.com")
+	const owners, attackers = "the owner's new passphrase 1", "the attacker's new passphrase 2"
+	env.Spy.BeforeInTx(func() {
+		env.Spy.BeforeInTx(nil)
+		if err := env.Engine.ChangePassword(env.Ctx, u.ID, uuid.Nil, Password, owners, Browser); err != nil {
+			t.Errorf("the first change: %v", err)
+		}
+	})
+	err := env.Engine.ChangePassword(env.Ctx, u.ID, uuid.Nil, Password, attackers, Phone)
+	wantErr(t, "a change checked against a password that changed meanwhile", err, latchkey.ErrInvalidCredentials)
+	if _, err := env.Engine.Login(env.Ctx, u.Email, owners, latchkey.ModeCookie, Browser); err != nil {
+		t.Fatalf("the first change's password: %v", err)
+	}
+	_, err = env.Engine.Login(env.Ctx, u.Email, attackers, latchkey.ModeCookie, Browser)
+	wantErr(t, "the losing change's password", err, latchkey.ErrInvalidCredentials)
 }

@@ -27,6 +27,8 @@ type spyState struct {
 	beforeRotate func()
 	// beforeCreateSession, if set, runs before each CreateSession.
 	beforeCreateSession func()
+	// beforeInTx, if set, runs before each InTx on the spy itself.
+	beforeInTx func()
 	// loseRotations makes RotateSession run and then roll back, as if the
 	// commit were lost after the client got its answer.
 	loseRotations bool
@@ -55,6 +57,14 @@ func (s *Spy) BeforeCreateSession(f func()) {
 	s.st.beforeCreateSession = f
 }
 
+// BeforeInTx sets a hook run before every transaction, to put a concurrent
+// change between an operation's checks and its write.
+func (s *Spy) BeforeInTx(f func()) {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	s.st.beforeInTx = f
+}
+
 // LoseRotations makes the following rotations roll back after returning their
 // result: the database keeps the row's previous state while the client holds
 // the new token.
@@ -79,6 +89,12 @@ func (errRollback) Error() string { return "rollback" }
 // InTx implements latchkey.Store; the transaction's store is spied on too.
 func (s *Spy) InTx(ctx context.Context, fn func(tx latchkey.Store) error) error {
 	s.count()
+	s.st.mu.Lock()
+	before := s.st.beforeInTx
+	s.st.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	return s.inner.InTx(ctx, func(tx latchkey.Store) error { return fn(&Spy{inner: tx, st: s.st}) })
 }
 

@@ -95,11 +95,16 @@ func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, p latchkey.UserPat
 	if p.BumpTokenVersion {
 		sets = append(sets, "token_version = token_version + 1")
 	}
+	where := "id = $1"
+	if p.IfPasswordHash != nil {
+		args = append(args, *p.IfPasswordHash)
+		where += " AND password_hash = $" + strconv.Itoa(len(args))
+	}
 	var u *latchkey.User
 	err := s.write(ctx, func(q querier) error {
 		var err error
 		u, err = scanUser(q.QueryRow(ctx,
-			`UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = $1 RETURNING `+userColumns, args...))
+			`UPDATE users SET `+strings.Join(sets, ", ")+` WHERE `+where+` RETURNING `+userColumns, args...))
 		return err
 	})
 	if sqlState(err) == codeUniqueViolation {

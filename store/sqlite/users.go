@@ -95,9 +95,14 @@ func (s *Store) UpdateUser(ctx context.Context, id uuid.UUID, p latchkey.UserPat
 	if p.BumpTokenVersion {
 		sets = append(sets, "token_version = token_version + 1")
 	}
+	where := "id = ?"
 	args = append(args, id[:])
+	if p.IfPasswordHash != nil {
+		where += " AND password_hash = ?"
+		args = append(args, *p.IfPasswordHash)
+	}
 	u, err := scanUser(s.writer().QueryRowContext(ctx,
-		`UPDATE users SET `+strings.Join(sets, ", ")+` WHERE id = ? RETURNING `+userColumns, args...))
+		`UPDATE users SET `+strings.Join(sets, ", ")+` WHERE `+where+` RETURNING `+userColumns, args...))
 	if isUnique(err) {
 		return nil, fmt.Errorf("sqlite: update user %s: %w", id, latchkey.ErrEmailTaken)
 	}

@@ -12,6 +12,7 @@ import (
 )
 
 var userTests = append([]test{
+	{"UpdateUserIfPasswordHash", testUpdateUserIfPasswordHash},
 	{"CreateUserRoundTrip", testCreateUserRoundTrip},
 	{"UserByIDNotFound", testUserByIDNotFound},
 	{"UserByEmailNotFound", testUserByEmailNotFound},
@@ -191,4 +192,21 @@ func updateUserTests() []test {
 		}})
 	}
 	return tests
+}
+
+// testUpdateUserIfPasswordHash applies a conditional write only while the
+// stored hash is the expected one; otherwise ErrNotFound and nothing changes.
+func testUpdateUserIfPasswordHash(t *testing.T, s latchkey.Store) {
+	u := addUser(t, s)
+	stale, next, name := "$argon2id$stale", "$argon2id$next", "Changed"
+	_, err := s.UpdateUser(t.Context(), u.ID, latchkey.UserPatch{PasswordHash: &next, FullName: &name,
+		IfPasswordHash: &stale}, base)
+	if !errors.Is(err, latchkey.ErrNotFound) {
+		t.Fatalf("UpdateUser with a stale IfPasswordHash = %v, want ErrNotFound", err)
+	}
+	checkUser(t, "after the refused write", getUser(t, s, u.ID), u)
+	got, err := s.UpdateUser(t.Context(), u.ID, latchkey.UserPatch{PasswordHash: &next, IfPasswordHash: &u.PasswordHash}, base)
+	if err != nil || got.PasswordHash != next {
+		t.Fatalf("UpdateUser with the current IfPasswordHash = %v, %v", got, err)
+	}
 }
