@@ -42,10 +42,11 @@ func (e *Engine) ListUsers(ctx context.Context, q UserQuery) ([]*User, int, erro
 	return us, n, nil
 }
 
-// DeleteUser deletes a user and its sessions; its security events stay. It
+// DeleteUser deletes a user and revokes its sessions (kept until cleanup, so
+// that the revocation feed reports them); its security events stay. It
 // returns ErrNotFound for an unknown user.
 func (e *Engine) DeleteUser(ctx context.Context, id uuid.UUID) error {
-	if err := e.store.DeleteUser(ctx, id); err != nil {
+	if err := e.store.DeleteUser(ctx, id, e.now()); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return ErrNotFound
 		}

@@ -210,6 +210,9 @@ func (e *Engine) usable(ctx context.Context, s *Session, mode Mode, now time.Tim
 		return ErrExpiredToken
 	}
 	u, err := e.store.UserByID(ctx, s.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return ErrRevokedToken // the user was deleted
+	}
 	if err != nil {
 		return fmt.Errorf("latchkey: read user %s: %w", s.UserID, err)
 	}

@@ -36,9 +36,12 @@ type Store interface {
 	// ListUsers returns a page of users ordered by creation (oldest first) and
 	// the number of users matching q in all.
 	ListUsers(ctx context.Context, q UserQuery) ([]*User, int, error)
-	// DeleteUser deletes the user and its sessions; its security events stay.
-	// It returns ErrNotFound for an unknown id.
-	DeleteUser(ctx context.Context, id uuid.UUID) error
+	// DeleteUser deletes the user and, in the same durable transaction,
+	// revokes its unrevoked sessions at now (reason admin). The sessions stay
+	// until cleanup removes them past their absolute deadline, so that the
+	// revocation feed reports them; the security events stay too. It
+	// returns ErrNotFound for an unknown id.
+	DeleteUser(ctx context.Context, id uuid.UUID, now time.Time) error
 	// UpdateUser applies p at now and returns the updated user. It returns
 	// ErrNotFound for an unknown id, or when p.IfPasswordHash is set and the
 	// stored hash differs (nothing written), and ErrEmailTaken for a

@@ -155,6 +155,7 @@ func Run(t *testing.T, open Open) {
 		{"RevocationFeed", testRevocationFeed},
 		{"SignInRacingLogoutAll", testSignInRace},
 		{"PasswordChangesRacing", testPasswordChangeRace},
+		{"DeleteUser", testDeleteUser},
 		{"Cleanup", testCleanup},
 		{"KeysSurviveRestart", testKeysSurviveRestart},
 		{"RotateSigningKey", testRotateSigningKey},
@@ -999,4 +1000,26 @@ func testPasswordChangeRace(t *testing.T, open Open) {
 	}
 	_, err = env.Engine.Login(env.Ctx, u.Email, attackers, latchkey.ModeCookie, Browser)
 	wantErr(t, "the losing change's password", err, latchkey.ErrInvalidCredentials)
+}
+
+// testDeleteUser: deleting a user ends its sessions at once and the
+// revocation feed reports them once settled.
+func testDeleteUser(t *testing.T, open Open) {
+	env := NewEnv(t, open, nil)
+	u := env.User("leaving@example.com")
+	g := env.Login(u, latchkey.ModeCookie, Browser)
+	if err := env.Engine.DeleteUser(env.Ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := env.Engine.Refresh(env.Ctx, string(g.RefreshToken), latchkey.ModeCookie, Browser)
+	wantErr(t, "refresh of a deleted user's session", err, latchkey.ErrRevokedToken)
+	_, err = env.Engine.Authenticate(env.Ctx, string(g.AccessToken))
+	wantErr(t, "access token of a deleted user", err, latchkey.ErrInvalidToken)
+	env.Clock.Advance(latchkey.RevocationFeedDelay)
+	feed, err := env.Engine.Revocations(env.Ctx, latchkey.RevocationCursor{}, 10)
+	if err != nil || len(feed) != 1 || feed[0].ID != g.SessionID {
+		t.Fatalf("revocation feed = %d entries, %v; want the deleted user's session", len(feed), err)
+	}
+	err = env.Engine.DeleteUser(env.Ctx, u.ID)
+	wantErr(t, "deleting twice", err, latchkey.ErrNotFound)
 }

@@ -123,9 +123,9 @@ func (s *Spy) ListUsers(ctx context.Context, q latchkey.UserQuery) ([]*latchkey.
 }
 
 // DeleteUser implements latchkey.Store.
-func (s *Spy) DeleteUser(ctx context.Context, id uuid.UUID) error {
+func (s *Spy) DeleteUser(ctx context.Context, id uuid.UUID, now time.Time) error {
 	s.count()
-	return s.inner.DeleteUser(ctx, id)
+	return s.inner.DeleteUser(ctx, id, now)
 }
 
 // UpdateUser implements latchkey.Store.

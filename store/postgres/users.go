@@ -178,20 +178,24 @@ func (s *Store) ListUsers(ctx context.Context, q latchkey.UserQuery) ([]*latchke
 	return out, total, nil
 }
 
-// DeleteUser implements latchkey.Store; its sessions go with it (ON DELETE
-// CASCADE), its events stay.
-func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID) error {
-	var n int64
-	err := s.write(ctx, func(q querier) error {
+// DeleteUser implements latchkey.Store: the user goes, its sessions are
+// revoked in the same transaction and stay for the revocation feed.
+func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID, now time.Time) error {
+	err := s.InTx(ctx, func(tx latchkey.Store) error {
+		q := tx.(*Store).q()
 		tag, err := q.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-		n = tag.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return latchkey.ErrNotFound
+		}
+		_, err = q.Exec(ctx, `UPDATE sessions SET revoked_at = $2, revoke_reason = $3
+			WHERE user_id = $1 AND revoked_at IS NULL`, id, now, string(latchkey.RevokeAdmin))
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: delete user %s: %w", id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("postgres: delete user %s: %w", id, latchkey.ErrNotFound)
 	}
 	return nil
 }

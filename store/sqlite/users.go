@@ -172,7 +172,7 @@ func (s *Store) ListUsers(ctx context.Context, q latchkey.UserQuery) ([]*latchke
 
 // DeleteUser implements latchkey.Store; the commit is durable, since it ends
 // the user's sessions.
-func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID) error {
+func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID, now time.Time) error {
 	return s.durable(ctx, func(tx *Store) error {
 		res, err := tx.tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id[:])
 		if err != nil {
@@ -180,6 +180,10 @@ func (s *Store) DeleteUser(ctx context.Context, id uuid.UUID) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("sqlite: delete user %s: %w", id, latchkey.ErrNotFound)
+		}
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ?
+			WHERE user_id = ? AND revoked_at IS NULL`, now.UnixMicro(), string(latchkey.RevokeAdmin), id[:]); err != nil {
+			return fmt.Errorf("sqlite: delete user %s: revoke sessions: %w", id, err)
 		}
 		return nil
 	})

@@ -71,33 +71,46 @@ func testListUsersEmailSearch(t *testing.T, s latchkey.Store) {
 	}
 }
 
-// testDeleteUser removes the user and its sessions and keeps its events.
+// testDeleteUser removes the user, revokes its sessions (kept for the
+// revocation feed) and keeps its events; other users are untouched.
 func testDeleteUser(t *testing.T, s latchkey.Store) {
 	u := addUser(t, s)
 	other := addUser(t, s)
 	x := addSession(t, s, u.ID)
+	gone := addSession(t, s, u.ID, revoked)
 	kept := addSession(t, s, other.ID)
 	ev := &latchkey.Event{At: base, UserID: u.ID, SessionID: x.ID, Kind: latchkey.EventSignIn}
 	if err := s.AppendEvent(t.Context(), ev); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteUser(t.Context(), u.ID); err != nil {
+	if err := s.DeleteUser(t.Context(), u.ID, base); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	if _, err := s.UserByID(t.Context(), u.ID); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Fatalf("deleted user: %v", err)
 	}
-	if _, err := s.SessionByID(t.Context(), x.ID); !errors.Is(err, latchkey.ErrNotFound) {
-		t.Fatalf("deleted user's session: %v", err)
-	}
+	want := *x
+	want.RevokedAt, want.RevokeReason = base, latchkey.RevokeAdmin
+	checkSession(t, "deleted user's session", getSession(t, s, x.ID), &want)
+	checkSession(t, "deleted user's already revoked session", getSession(t, s, gone.ID), gone)
 	checkSession(t, "other user's session", getSession(t, s, kept.ID), kept)
+	feed, err := s.RevokedSince(t.Context(), latchkey.RevocationCursor{At: base.Add(-time.Microsecond)}, 10)
+	if err != nil || len(feed) != 1 || feed[0].ID != x.ID {
+		t.Fatalf("revocation feed after the deletion = %d entries, %v; want the deleted user's session", len(feed), err)
+	}
+	if _, live, err := s.AuthState(t.Context(), u.ID, x.ID, base); !errors.Is(err, latchkey.ErrNotFound) || live {
+		t.Fatalf("AuthState of the deleted user = %v, %v; want ErrNotFound", live, err)
+	}
 	if evs := listEvents(t, s, latchkey.EventFilter{UserID: u.ID}); len(evs) != 1 {
 		t.Fatalf("deleted user's events = %d, want 1 kept", len(evs))
+	}
+	if n, err := s.DeleteSessionsBefore(t.Context(), base.Add(365*day), 100); err != nil || n != 3 {
+		t.Fatalf("cleanup after the deletion removed %d sessions, %v; want all 3", n, err)
 	}
 }
 
 func testDeleteUserNotFound(t *testing.T, s latchkey.Store) {
-	if err := s.DeleteUser(t.Context(), uuid.New()); !errors.Is(err, latchkey.ErrNotFound) {
+	if err := s.DeleteUser(t.Context(), uuid.New(), base); !errors.Is(err, latchkey.ErrNotFound) {
 		t.Fatalf("DeleteUser(unknown) = %v, want ErrNotFound", err)
 	}
 }
