@@ -37,8 +37,7 @@ func (e *Engine) Refresh(ctx context.Context, token string, mode Mode, d Device)
 	if err != nil {
 		return nil, err
 	}
-	rotID, rotKey := ring.currentRotation()
-	if g, err := e.rotate(ctx, t, mode, d, now, rotID, rotKey, t.generation, false); !errors.Is(err, ErrNotFound) {
+	if g, err := e.rotate(ctx, t, mode, d, now, ring.recentRotation(happyPathKeys), t.generation, false); !errors.Is(err, ErrNotFound) {
 		return g, err
 	}
 	return e.refreshSlow(ctx, t, mode, d, now)
@@ -60,24 +59,57 @@ func (e *Engine) RefreshTokenSession(token string) (uuid.UUID, bool) {
 // generation from (matching the token's hash against the current hash, or
 // with matchNext against the next hash) to the token's generation + 1.
 func (e *Engine) rotate(ctx context.Context, t *refreshToken, mode Mode, d Device, now time.Time,
-	rotID string, rotKey []byte, from uint64, matchNext bool) (*Grant, error) {
+	keys []rotationKey, from uint64, matchNext bool) (*Grant, error) {
 	to := t.generation + 1
-	next := nextSecret(rotKey, t.sessionID, to, t.secret)
-	after := nextSecret(rotKey, t.sessionID, to+1, next)
-	r, err := e.store.RotateSession(ctx, Rotation{
-		ID: t.sessionID, Mode: mode, RotationKeyID: rotID,
-		From: from, Hash: hashSecret(t.secret), MatchNext: matchNext,
-		To: to, CurrentHash: hashSecret(next), NextHash: hashSecret(after),
-		Now: now, IdleDeadline: now.Add(e.cfg.RefreshIdleTTL),
-		UserAgent: d.UserAgent, DeviceID: d.ID,
-	})
+	nexts := make(map[string][secretLen]byte, len(keys))
+	r := Rotation{
+		ID: t.sessionID, Mode: mode, From: from, Hash: hashSecret(t.secret), MatchNext: matchNext, To: to,
+		Now: now, IdleDeadline: now.Add(e.cfg.RefreshIdleTTL), UserAgent: d.UserAgent, DeviceID: d.ID,
+	}
+	for i, k := range keys {
+		next := nextSecret(k.key, t.sessionID, to, t.secret)
+		after := nextSecret(k.key, t.sessionID, to+1, next)
+		nexts[k.id] = next
+		h := RotationHashes{RotationKeyID: k.id, CurrentHash: hashSecret(next), NextHash: hashSecret(after)}
+		if i == 0 {
+			r.RotationKeyID, r.CurrentHash, r.NextHash = h.RotationKeyID, h.CurrentHash, h.NextHash
+		} else {
+			r.Alternatives = append(r.Alternatives, h)
+		}
+	}
+	res, err := e.store.RotateSession(ctx, r)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, ErrNotFound
 		}
 		return nil, fmt.Errorf("latchkey: rotate session %s: %w", t.sessionID, err)
 	}
-	return e.grant(t.sessionID, to, next, r, now)
+	next, ok := nexts[res.RotationKeyID]
+	if !ok {
+		return nil, fmt.Errorf("latchkey: rotate session %s: the store applied unknown key %q", t.sessionID, res.RotationKeyID)
+	}
+	return e.grant(t.sessionID, to, next, res, now)
+}
+
+// rotationKey is a rotation key with its id.
+type rotationKey struct {
+	id  string
+	key []byte
+}
+
+// happyPathKeys is how many of the newest rotation keys the first write
+// offers hashes for: sessions opened before a key rotation or two still
+// rotate in one round trip, at two HMACs per key.
+const happyPathKeys = 3
+
+// recentRotation returns the newest n rotation keys, newest first.
+func (r *keyring) recentRotation(n int) []rotationKey {
+	var out []rotationKey
+	for i := len(r.rotationIDs) - 1; i >= 0 && len(out) < n; i-- {
+		id := r.rotationIDs[i]
+		out = append(out, rotationKey{id: id, key: r.rotation[id]})
+	}
+	return out
 }
 
 func (e *Engine) grant(sid uuid.UUID, gen uint64, secret [secretLen]byte, r *Rotated, now time.Time) (*Grant, error) {
@@ -122,15 +154,15 @@ func (e *Engine) refreshSlow(ctx context.Context, t *refreshToken, mode Mode, d 
 		case m == n+1:
 			// The client holds a token whose rotation the database lost
 			// (DESIGN.md, "Durability"): continue from it.
-			g, err = e.rotate(ctx, t, mode, d, now, s.RotationKeyID, key, n, true)
+			g, err = e.rotate(ctx, t, mode, d, now, []rotationKey{{s.RotationKeyID, key}}, n, true)
 			if err == nil {
 				e.event(ctx, &Event{At: now, UserID: s.UserID, SessionID: s.ID, Kind: EventLostRotation,
 					IP: d.IP, UserAgent: d.UserAgent, Detail: fmt.Sprintf("generation %d presented, store had %d", m, n)})
 			}
 		case m == n:
 			// Verified and current, so the happy path missed only because the
-			// session uses an older rotation key than the newest.
-			g, err = e.rotate(ctx, t, mode, d, now, s.RotationKeyID, key, n, false)
+			// session uses a rotation key older than the ones it offered.
+			g, err = e.rotate(ctx, t, mode, d, now, []rotationKey{{s.RotationKeyID, key}}, n, false)
 		case m == n-1 && e.inGrace(s, now, d):
 			g, err = e.graceAnswer(ctx, s, v.current, now, d)
 		default:

@@ -138,11 +138,15 @@ type RevocationCursor struct {
 
 // Rotation is the condition and the new state of one refresh-token rotation.
 // The write matches only a session with ID whose generation is From and whose
-// current hash (or, with MatchNext, next hash) is Hash, in Mode, with
-// RotationKeyID, not revoked, with both deadlines after Now, whose user is
-// active. It sets generation To, the two new hashes, rotated_at = last_used_at
-// = Now, the rotating user agent and device id, and the idle deadline to
-// min(IdleDeadline, absolute deadline).
+// current hash (or, with MatchNext, next hash) is Hash, in Mode, whose
+// rotation key is RotationKeyID or one of Alternatives' keys, not revoked,
+// with both deadlines after Now, whose user is active. It sets generation To,
+// the two new hashes of the session's rotation key (a session's chain is
+// derived with its own key, and the engine does not know which key a session
+// has before it reads the row, so it offers the hashes for each recent key:
+// the happy path stays one round trip after a key rotation), rotated_at =
+// last_used_at = Now, the rotating user agent and device id, and the idle
+// deadline to min(IdleDeadline, absolute deadline).
 type Rotation struct {
 	ID            uuid.UUID
 	Mode          Mode
@@ -153,15 +157,33 @@ type Rotation struct {
 	To            uint64
 	CurrentHash   []byte
 	NextHash      []byte
-	Now           time.Time
-	IdleDeadline  time.Time
-	UserAgent     string
-	DeviceID      string
+	// Alternatives are the new hashes under other rotation keys.
+	Alternatives []RotationHashes
+	Now          time.Time
+	IdleDeadline time.Time
+	UserAgent    string
+	DeviceID     string
+}
+
+// RotationHashes are a rotation's new hashes under one rotation key.
+type RotationHashes struct {
+	RotationKeyID string
+	CurrentHash   []byte
+	NextHash      []byte
+}
+
+// Keys returns every (key, hashes) choice of r, RotationKeyID's first.
+func (r *Rotation) Keys() []RotationHashes {
+	return append([]RotationHashes{{RotationKeyID: r.RotationKeyID, CurrentHash: r.CurrentHash, NextHash: r.NextHash}},
+		r.Alternatives...)
 }
 
 // Rotated is what a rotation or grace answer returns: the fields an access
 // token and a grant need, read in the same statement as the write.
 type Rotated struct {
+	// RotationKeyID is the session's rotation key: which of the rotation's
+	// choices was applied (set by RotateSession only).
+	RotationKeyID    string
 	UserID           uuid.UUID
 	Role             Role
 	TokenVersion     int64

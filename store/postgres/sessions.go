@@ -107,14 +107,21 @@ func (s *Store) SessionByID(ctx context.Context, id uuid.UUID) (*latchkey.Sessio
 // moved on, updates nothing. So exactly one of them advances the session,
 // whichever connection or process it came from. docs/POSTGRES.md has the
 // details.
+//
+// The new hashes depend on the session's rotation key; $12 lists the keys the
+// engine offers, $2 and $3 the hashes under each, and array_position picks the
+// pair for the key the row has.
 const rotateSQL = `UPDATE sessions s SET
-		generation = $1, current_hash = $2, next_hash = $3, rotated_at = $4, last_used_at = $4,
+		generation = $1,
+		current_hash = ($2::bytea[])[array_position($12::text[], s.rotation_key_id)],
+		next_hash = ($3::bytea[])[array_position($12::text[], s.rotation_key_id)],
+		rotated_at = $4, last_used_at = $4,
 		rotated_user_agent = $5, rotated_device_id = $6, idle_deadline = LEAST($7, s.absolute_deadline)
 	FROM users u
-	WHERE s.id = $8 AND s.generation = $9 AND s.%s = $10 AND s.mode = $11 AND s.rotation_key_id = $12
+	WHERE s.id = $8 AND s.generation = $9 AND s.%s = $10 AND s.mode = $11 AND s.rotation_key_id = ANY($12::text[])
 		AND s.revoked_at IS NULL AND s.idle_deadline > $4 AND s.absolute_deadline > $4
 		AND u.id = s.user_id AND u.is_active
-	RETURNING s.user_id, s.generation, s.idle_deadline, s.absolute_deadline, u.role, u.token_version`
+	RETURNING s.rotation_key_id, s.user_id, s.generation, s.idle_deadline, s.absolute_deadline, u.role, u.token_version`
 
 var (
 	rotateCurrentSQL = fmt.Sprintf(rotateSQL, "current_hash")
@@ -127,13 +134,18 @@ func (s *Store) RotateSession(ctx context.Context, r latchkey.Rotation) (*latchk
 	if r.MatchNext {
 		query = rotateNextSQL
 	}
+	var ids []string
+	var curs, nexts [][]byte
+	for _, k := range r.Keys() {
+		ids, curs, nexts = append(ids, k.RotationKeyID), append(curs, k.CurrentHash), append(nexts, k.NextHash)
+	}
 	var out latchkey.Rotated
 	var gen int64
 	err := s.write(ctx, func(q querier) error {
 		return q.QueryRow(ctx, query,
-			int64(r.To), r.CurrentHash, r.NextHash, r.Now, r.UserAgent, r.DeviceID, r.IdleDeadline,
-			r.ID, int64(r.From), r.Hash, string(r.Mode), r.RotationKeyID,
-		).Scan(&out.UserID, &gen, &out.IdleDeadline, &out.AbsoluteDeadline, &out.Role, &out.TokenVersion)
+			int64(r.To), curs, nexts, r.Now, r.UserAgent, r.DeviceID, r.IdleDeadline,
+			r.ID, int64(r.From), r.Hash, string(r.Mode), ids,
+		).Scan(&out.RotationKeyID, &out.UserID, &gen, &out.IdleDeadline, &out.AbsoluteDeadline, &out.Role, &out.TokenVersion)
 	})
 	if err = noRows(err); errors.Is(err, latchkey.ErrNotFound) {
 		return nil, err

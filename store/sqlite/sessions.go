@@ -80,21 +80,42 @@ func (s *Store) RotateSession(ctx context.Context, r latchkey.Rotation) (*latchk
 		hashCol = "next_hash"
 	}
 	now := r.Now.UnixMicro()
+	// The new hashes depend on the session's rotation key: CASE picks the
+	// pair for the key the row has, among the rotation's choices.
+	keys := r.Keys()
+	cur, next, in := "CASE rotation_key_id", "CASE rotation_key_id", ""
+	var curArgs, nextArgs, inArgs []any
+	for i, k := range keys {
+		cur += " WHEN ? THEN ?"
+		next += " WHEN ? THEN ?"
+		curArgs = append(curArgs, k.RotationKeyID, k.CurrentHash)
+		nextArgs = append(nextArgs, k.RotationKeyID, k.NextHash)
+		if i > 0 {
+			in += ","
+		}
+		in += "?"
+		inArgs = append(inArgs, k.RotationKeyID)
+	}
+	args := []any{int64(r.To)}
+	args = append(args, curArgs...)
+	args = append(args, nextArgs...)
+	args = append(args, now, now, r.UserAgent, r.DeviceID, r.IdleDeadline.UnixMicro(),
+		r.ID[:], int64(r.From), r.Hash, string(r.Mode))
+	args = append(args, inArgs...)
+	args = append(args, now, now)
 	var out latchkey.Rotated
 	var userID []byte
 	var gen, idle, abs int64
 	err := s.writer().QueryRowContext(ctx, `UPDATE sessions SET
-			generation = ?, current_hash = ?, next_hash = ?, rotated_at = ?, last_used_at = ?,
+			generation = ?, current_hash = `+cur+` END, next_hash = `+next+` END, rotated_at = ?, last_used_at = ?,
 			rotated_user_agent = ?, rotated_device_id = ?, idle_deadline = min(?, absolute_deadline)
-		WHERE id = ? AND generation = ? AND `+hashCol+` = ? AND mode = ? AND rotation_key_id = ?
+		WHERE id = ? AND generation = ? AND `+hashCol+` = ? AND mode = ? AND rotation_key_id IN (`+in+`)
 			AND revoked_at IS NULL AND idle_deadline > ? AND absolute_deadline > ?
 			AND EXISTS (SELECT 1 FROM users u WHERE u.id = sessions.user_id AND u.is_active)
-		RETURNING user_id, generation, idle_deadline, absolute_deadline,
+		RETURNING rotation_key_id, user_id, generation, idle_deadline, absolute_deadline,
 			(SELECT role FROM users u WHERE u.id = sessions.user_id),
-			(SELECT token_version FROM users u WHERE u.id = sessions.user_id)`,
-		int64(r.To), r.CurrentHash, r.NextHash, now, now, r.UserAgent, r.DeviceID, r.IdleDeadline.UnixMicro(),
-		r.ID[:], int64(r.From), r.Hash, string(r.Mode), r.RotationKeyID, now, now,
-	).Scan(&userID, &gen, &idle, &abs, &out.Role, &out.TokenVersion)
+			(SELECT token_version FROM users u WHERE u.id = sessions.user_id)`, args...,
+	).Scan(&out.RotationKeyID, &userID, &gen, &idle, &abs, &out.Role, &out.TokenVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, latchkey.ErrNotFound
 	}

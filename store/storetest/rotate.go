@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 	"time"
@@ -47,6 +48,7 @@ func rotated(x *latchkey.Session, r latchkey.Rotation) *latchkey.Session {
 func rotateTests() []test {
 	tests := []test{
 		{"Success", testRotateSuccess},
+		{"ChoosesTheSessionsKey", testRotateChoosesKey},
 		{"SuccessFromRotated", testRotateSuccessFromRotated},
 		{"MatchNext", testRotateMatchNext},
 		{"IdleDeadlineClampedToAbsolute", testRotateIdleClamped},
@@ -354,4 +356,36 @@ func testGraceSuccess(t *testing.T, s latchkey.Store) {
 	if none := listEvents(t, s, latchkey.EventFilter{SessionID: other.ID}); len(none) != 0 {
 		t.Errorf("ListEvents(other session): got %d events, want 0", len(none))
 	}
+}
+
+// testRotateChoosesKey offers hashes under several rotation keys: the write
+// applies the pair of the key the session has and reports which.
+func testRotateChoosesKey(t *testing.T, s latchkey.Store) {
+	u := addUser(t, s)
+	x := addSession(t, s, u.ID) // its key is the one rotation(x) names
+	r := rotation(x)
+	mine := latchkey.RotationHashes{RotationKeyID: r.RotationKeyID, CurrentHash: r.CurrentHash, NextHash: r.NextHash}
+	r.RotationKeyID, r.CurrentHash, r.NextHash = "newer-key", hash("newer", "current"), hash("newer", "next")
+	r.Alternatives = []latchkey.RotationHashes{{RotationKeyID: "other-key", CurrentHash: hash("o", 1), NextHash: hash("o", 2)}, mine}
+	got, err := s.RotateSession(t.Context(), r)
+	if err != nil {
+		t.Fatalf("RotateSession with the session's key among the alternatives: %v", err)
+	}
+	if got.RotationKeyID != mine.RotationKeyID {
+		t.Fatalf("Rotated.RotationKeyID = %q, want the session's key %q", got.RotationKeyID, mine.RotationKeyID)
+	}
+	after := getSession(t, s, x.ID)
+	if !bytes.Equal(after.CurrentHash, mine.CurrentHash) || !bytes.Equal(after.NextHash, mine.NextHash) ||
+		after.RotationKeyID != mine.RotationKeyID {
+		t.Fatalf("stored hashes are not those of the session's key")
+	}
+	// None of the offered keys is the session's: nothing matches.
+	y := addSession(t, s, u.ID)
+	r2 := rotation(y)
+	r2.RotationKeyID = "newer-key"
+	r2.Alternatives = []latchkey.RotationHashes{{RotationKeyID: "other-key", CurrentHash: hash("o", 1), NextHash: hash("o", 2)}}
+	if _, err := s.RotateSession(t.Context(), r2); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Fatalf("RotateSession without the session's key = %v, want ErrNotFound", err)
+	}
+	checkSession(t, "session not rotated", getSession(t, s, y.ID), y)
 }
