@@ -174,36 +174,57 @@ func Run(t *testing.T, open Open) {
 // get the same new token. The gate holds every rotation until all 64 have
 // arrived, so they really overlap even on two cores.
 func testConcurrentRefresh(t *testing.T, open Open) {
-	const n = 64
 	// A clock that moves on every reading, as a real one does: the winner's
 	// rotation time is later than some losers' first reading.
 	tick := &tickingClock{now: NewClock().Now()}
 	env := NewEnv(t, open, func(c *latchkey.Config) { c.Now = tick.Now })
-	u := env.User("tabs@example.com")
-	g := env.Login(u, latchkey.ModeCookie, Browser)
+	RefreshAtOnce(t, env, Instance{Engine: env.Engine, Spy: env.Spy})
+}
+
+// Instance is one engine and the spied store it talks to, as one server
+// instance behind a load balancer.
+type Instance struct {
+	Engine *latchkey.Engine
+	Spy    *Spy
+}
+
+// RefreshAtOnce signs a user in on env and has 64 callers, spread over the
+// instances, refresh that sign-in's token at once. A gate in each spy holds
+// every rotation until all 64 have reached it, so that they overlap even on
+// two cores. The session must advance exactly one generation, with 63 grace
+// answers, and every caller must get the same new token, which is then the
+// live one.
+func RefreshAtOnce(t *testing.T, env *Env, instances ...Instance) {
+	t.Helper()
+	const n = 64
+	g := env.Login(env.User("tabs@example.com"), latchkey.ModeCookie, Browser)
 
 	var arrived sync.WaitGroup
 	arrived.Add(n)
-	var gated sync.Mutex
-	gatedCount := 0
-	env.Spy.BeforeRotate(func() {
-		gated.Lock()
-		gatedCount++
-		first := gatedCount <= n
-		gated.Unlock()
+	var mu sync.Mutex
+	gated := 0
+	gate := func() {
+		mu.Lock()
+		gated++
+		first := gated <= n
+		mu.Unlock()
 		if first {
 			arrived.Done()
 			arrived.Wait()
 		}
-	})
+	}
+	for _, in := range instances {
+		in.Spy.BeforeRotate(gate)
+	}
 	tokens := make([]latchkey.Token, n)
 	errs := make([]error, n)
 	var done sync.WaitGroup
 	for i := range n {
 		done.Add(1)
+		e := instances[i%len(instances)].Engine
 		go func() {
 			defer done.Done()
-			r, err := env.Engine.Refresh(env.Ctx, string(g.RefreshToken), latchkey.ModeCookie, Browser)
+			r, err := e.Refresh(env.Ctx, string(g.RefreshToken), latchkey.ModeCookie, Browser)
 			errs[i] = err
 			if err == nil {
 				tokens[i] = r.RefreshToken
@@ -211,7 +232,9 @@ func testConcurrentRefresh(t *testing.T, open Open) {
 		}()
 	}
 	done.Wait()
-	env.Spy.BeforeRotate(nil)
+	for _, in := range instances {
+		in.Spy.BeforeRotate(nil)
+	}
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("caller %d: %v", i, err)
